@@ -1,0 +1,70 @@
+"""``sms-rt`` command line: migrations, the embedded server and reports.
+
+    sms-rt migrate            apply the versioned migrations to the response schema
+    sms-rt report             per-table counts and per-window reconciliation
+    sms-rt fingerprint        md5 of every table (to prove a rerun changed nothing)
+    sms-rt embedded start|stop|url
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from sms_response import migrate, report
+from sms_response.config import Settings
+from sms_response.db import connection, embedded_url, resolve_url, stop_embedded
+from sms_response.errors import SmsResponseError
+
+
+def _redact(url: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:
+        return "<unparseable url>"
+    if parts.get("password"):
+        parts["password"] = "***"
+    return make_conninfo(**parts)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sms-rt", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("migrate", help="apply migrations (idempotent)")
+    sub.add_parser("report", help="table counts and window reconciliation")
+    sub.add_parser("fingerprint", help="table fingerprints as JSON")
+    emb = sub.add_parser("embedded", help="the embedded PostgreSQL server under .local/")
+    emb.add_argument("action", choices=["start", "stop", "url"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    try:
+        if args.cmd == "embedded":
+            if args.action == "stop":
+                print("stopped" if stop_embedded(settings.embedded_pgdata) else "not running")
+            else:
+                url = embedded_url(settings.embedded_pgdata)
+                print(url if args.action == "url" else f"embedded PostgreSQL running: {url}")
+            return 0
+        url = resolve_url(settings)
+        if args.cmd == "migrate":
+            rev = migrate.upgrade(url, settings.schema)
+            print(f"schema {settings.schema} at revision {rev} on {_redact(url)}")
+            return 0
+        with connection(url, settings.schema) as conn:
+            if args.cmd == "report":
+                print(report.format_report(report.table_counts(conn), report.reconciliation(conn)))
+            else:
+                print(json.dumps(report.fingerprint(conn), indent=1, default=str))
+        return 0
+    except SmsResponseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

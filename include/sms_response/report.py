@@ -1,0 +1,92 @@
+"""Counts, reconciliation and table fingerprints: what the demo prints and the tests compare."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+
+Conn = psycopg.Connection[TupleRow]
+
+DATA_TABLES = ("sms_sent", "sms_interactions", "sms_consent", "event_rejects", "event_index", "mailings")
+# load_log columns that describe the data, not the attempt (run id, timings and attempt counts vary).
+LOAD_LOG_STABLE = (
+    "load_id", "window_start", "window_end", "filters", "status", "downloaded", "imported", "imported_sent",
+    "imported_interactions", "duplicates", "duplicates_in_window", "rejected", "late", "manifest_sha256",
+)
+_VOLATILE = {"mailings": ("created_at",)}
+
+
+@dataclass(frozen=True)
+class WindowReconciliation:
+    load_id: str
+    status: str
+    downloaded: int
+    imported: int
+    duplicates: int
+    rejected: int
+    late: int
+
+    @property
+    def reconciles(self) -> bool:
+        return self.downloaded == self.imported + self.duplicates + self.rejected
+
+
+def table_counts(conn: Conn) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in (*DATA_TABLES, "load_log"):
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()
+        out[t] = int(row[0]) if row else 0
+    return out
+
+
+def reconciliation(conn: Conn) -> list[WindowReconciliation]:
+    rows = conn.execute(
+        "SELECT load_id, status, downloaded, imported, duplicates, rejected, late FROM load_log ORDER BY load_id"
+    ).fetchall()
+    return [WindowReconciliation(str(r[0]), str(r[1]), *(int(x or 0) for x in r[2:])) for r in rows]
+
+
+def _columns(conn: Conn, table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+        (table,),
+    ).fetchall()
+    return [str(r[0]) for r in rows if str(r[0]) not in _VOLATILE.get(table, ())]
+
+
+def fingerprint(conn: Conn) -> dict[str, Any]:
+    """An md5 of every data table's content (row order independent) plus load_log's stable columns."""
+    out: dict[str, Any] = {}
+    for t in DATA_TABLES:
+        cols = _columns(conn, t)
+        q = sql.SQL(
+            "SELECT count(*), coalesce(md5(string_agg(r, '|' ORDER BY r)), '') "
+            "FROM (SELECT ROW({})::text AS r FROM {}) x"
+        ).format(sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(t))
+        row = conn.execute(q).fetchone()
+        out[t] = (int(row[0]), str(row[1])) if row else (0, "")
+    q = sql.SQL("SELECT {} FROM load_log ORDER BY load_id").format(
+        sql.SQL(", ").join(map(sql.Identifier, LOAD_LOG_STABLE))
+    )
+    out["load_log"] = [tuple(str(v) for v in r) for r in conn.execute(q).fetchall()]
+    return out
+
+
+def format_report(counts: dict[str, int], recon: list[WindowReconciliation]) -> str:
+    lines = ["Table counts:"]
+    lines += [f"  {t:<18} {n:>9}" for t, n in counts.items()]
+    lines.append("")
+    lines.append("Window reconciliation (downloaded = imported + duplicates + rejected):")
+    head = ("window", "status", "downl.", "import", "dupl.", "reject", "late")
+    lines.append("  {:<34} {:<22} {:>7} {:>7} {:>6} {:>6} {:>5}  ok".format(*head))
+    for r in recon:
+        lines.append(
+            f"  {r.load_id:<34} {r.status:<22} {r.downloaded:>7} {r.imported:>7} {r.duplicates:>6} "
+            f"{r.rejected:>6} {r.late:>5}  {'yes' if r.reconciles else 'NO'}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,12 @@
+"""Connection ids, Asset names and tags, in one place. Import-light: DAG files import this at parse time."""
+
+from __future__ import annotations
+
+PLATFORM_CONN_ID = "sms_platform"
+RESPONSE_DB_CONN_ID = "sms_rt_postgres"
+
+OWNER = "marketing-ops"
+TAGS_PIPELINE = ["sms", "response-tracking", "ingest"]
+
+# Shape of a mailing name the pipeline accepts in conf/params (the campaign tool's unique names).
+MAILING_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"

@@ -1,0 +1,83 @@
+"""Hooks: each owns a connection; tasks use hooks; business logic lives in ``sms_response``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+from psycopg.conninfo import make_conninfo
+from sms_response.config import Settings
+from sms_response.db import resolve_url
+from sms_response.platform import EventApiClient, RetryPolicy
+
+from sms_rt_airflow.constants import PLATFORM_CONN_ID, RESPONSE_DB_CONN_ID
+
+
+class SmsPlatformHook(BaseHook):
+    """The SMS platform's event API. Connection: host (+ port, schema http/https), password = API token.
+
+    Extras (all optional): ``timeout_connect``, ``timeout_read`` (seconds), ``retries`` (attempts per page).
+    """
+
+    conn_name_attr = "sms_platform_conn_id"
+    default_conn_name = PLATFORM_CONN_ID
+    conn_type = "http"
+    hook_name = "SMS platform event API"
+
+    def __init__(self, sms_platform_conn_id: str = PLATFORM_CONN_ID) -> None:
+        super().__init__()
+        self.conn_id = sms_platform_conn_id
+
+    def get_conn(self) -> EventApiClient:
+        conn = self.get_connection(self.conn_id)
+        host = conn.host or ""
+        if "://" in host:
+            base = host
+        else:
+            scheme = conn.schema or "https"
+            base = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
+        extra: dict[str, Any] = conn.extra_dejson or {}
+        return EventApiClient(
+            base,
+            conn.password or "",
+            timeout=(float(extra.get("timeout_connect", 5)), float(extra.get("timeout_read", 60))),
+            retry=RetryPolicy(attempts=int(extra.get("retries", 8))),
+        )
+
+
+class ResponseDbHook(BaseHook):
+    """The response-tracking PostgreSQL database.
+
+    Resolution order: the Airflow connection ``sms_rt_postgres`` when it exists, else
+    ``SMS_RT_DATABASE_URL``, else the embedded server under ``.local/``.
+    """
+
+    conn_name_attr = "response_db_conn_id"
+    default_conn_name = RESPONSE_DB_CONN_ID
+    conn_type = "postgres"
+    hook_name = "SMS response-tracking database"
+
+    def __init__(self, response_db_conn_id: str = RESPONSE_DB_CONN_ID, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.conn_id = response_db_conn_id
+        self.settings = settings or Settings.from_env()
+
+    def get_uri(self) -> str:
+        try:
+            conn = self.get_connection(self.conn_id)
+        except AirflowNotFoundException:
+            return resolve_url(self.settings)
+        extra: dict[str, Any] = conn.extra_dejson or {}
+        params = {k: v for k, v in extra.items() if k in ("sslmode", "sslrootcert", "connect_timeout")}
+        return make_conninfo(
+            host=conn.host or None,
+            port=conn.port or None,
+            dbname=conn.schema or "postgres",
+            user=conn.login or None,
+            password=conn.password or None,
+            **params,
+        )
+
+    def get_conn(self) -> str:
+        return self.get_uri()

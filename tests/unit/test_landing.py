@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from sms_response.errors import LandingError
+from sms_response.landing import LandingWriter, iter_envelopes, read_manifest
+
+FIELDS = {"window_start": "s", "window_end": "e", "filters": {}, "pages": 1, "source": "t", "downloaded_at": "now"}
+
+
+def write(root: Path, envelopes: list[object], part_max: int = 2) -> None:
+    w = LandingWriter(root, "W1", part_max)
+    for e in envelopes:
+        w.write(e)
+    w.commit(dict(FIELDS))
+
+
+def test_rerun_replaces_the_window_instead_of_appending(tmp_path: Path) -> None:
+    write(tmp_path, [{"events": [1]}, {"events": [2]}, {"events": [3]}])
+    _, first = read_manifest(tmp_path, "W1")
+    assert first.records == 3 and len(first.parts) == 2
+    write(tmp_path, [{"events": [9]}])
+    d, second = read_manifest(tmp_path, "W1")
+    assert second.records == 1
+    assert [e for _, _, e in iter_envelopes(d, second)] == [{"events": [9]}]
+    # only the live version remains on disk
+    assert len(list((tmp_path / ".versions").iterdir())) == 1
+
+
+def test_same_events_give_the_same_bytes_and_checksum(tmp_path: Path) -> None:
+    envs: list[object] = [{"events": [i, i + 1]} for i in range(5)]
+    write(tmp_path / "a", envs)
+    write(tmp_path / "b", envs)
+    assert read_manifest(tmp_path / "a", "W1")[1].sha256 == read_manifest(tmp_path / "b", "W1")[1].sha256
+
+
+def test_records_count_events_not_envelopes(tmp_path: Path) -> None:
+    write(tmp_path, [{"events": [1, 2, 3]}, "broken", {"events": []}], part_max=100)
+    _, m = read_manifest(tmp_path, "W1")
+    assert (m.envelopes, m.records) == (3, 5)
+
+
+def test_tampered_part_is_detected(tmp_path: Path) -> None:
+    write(tmp_path, [{"events": [1]}])
+    d, m = read_manifest(tmp_path, "W1")
+    (d / m.parts[0].name).write_bytes(gzip.compress(b'{"events":[666]}\n'))
+    with pytest.raises(LandingError, match="does not match its manifest"):
+        list(iter_envelopes(d, m))
+
+
+def test_missing_window_says_to_download_first(tmp_path: Path) -> None:
+    with pytest.raises(LandingError, match="run download_events first"):
+        read_manifest(tmp_path, "nope")
+
+
+def test_aborted_download_leaves_previous_version_intact(tmp_path: Path) -> None:
+    write(tmp_path, [{"events": [1]}])
+    w = LandingWriter(tmp_path, "W1")
+    w.write({"events": [2]})
+    w.abort()
+    d, m = read_manifest(tmp_path, "W1")
+    assert [e for _, _, e in iter_envelopes(d, m)] == [{"events": [1]}]
