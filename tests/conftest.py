@@ -16,6 +16,16 @@ from sms_response.db import connect, drop_schema
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Airflow reads its configuration at import: point it at this repo before any test imports it.
+# Tests use their own AIRFLOW_HOME (SQLite metadata) so they never touch the demo's.
+os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".local" / "airflow-test"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:

@@ -1,0 +1,46 @@
+# sms-response-tracking: `make demo` runs the pipeline end to end, `make test` runs the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Second integration pass against an external server (CI sets this to the machine's PostgreSQL).
+SMS_RT_TEST_DATABASE_URL ?=
+
+.PHONY: demo test lint unit venv constraints clean stop
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy include/sms_response include/sms_simulator plugins/sms_rt_airflow
+
+test: lint
+	env -u SMS_RT_TEST_DATABASE_URL $(BIN)/python -m pytest tests
+	@if [ -n "$(SMS_RT_TEST_DATABASE_URL)" ]; then \
+	  echo "== integration and end-to-end tests again on $(SMS_RT_TEST_DATABASE_URL) =="; \
+	  SMS_RT_TEST_DATABASE_URL="$(SMS_RT_TEST_DATABASE_URL)" $(BIN)/python -m pytest -m "integration or e2e" tests; \
+	fi
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/dags
+
+constraints: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -vi '^sms-response-tracking' > constraints.txt
+
+stop:
+	-$(BIN)/sms-rt embedded stop
+
+clean: stop
+	rm -rf .local .pytest_cache .mypy_cache .ruff_cache
