@@ -27,6 +27,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
 from sms_rt_airflow.constants import MAILING_NAME_PATTERN, OWNER, TAGS_PIPELINE
 
 SCHEDULE = os.environ.get("SMS_RT_CRON", "0 * * * *")

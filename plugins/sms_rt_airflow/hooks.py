@@ -7,10 +7,10 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from psycopg.conninfo import make_conninfo
+
 from sms_response.config import Settings
 from sms_response.db import resolve_url
 from sms_response.platform import EventApiClient, RetryPolicy
-
 from sms_rt_airflow.constants import PLATFORM_CONN_ID, RESPONSE_DB_CONN_ID
 
 

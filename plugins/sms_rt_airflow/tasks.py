@@ -16,7 +16,6 @@ from sms_response.download import download_window
 from sms_response.load import import_window
 from sms_response.mapping import load_mapping
 from sms_response.window import Window, resolve_run_window
-
 from sms_rt_airflow.hooks import ResponseDbHook, SmsPlatformHook
 
 log = logging.getLogger(__name__)
