@@ -114,7 +114,7 @@ class EventApiClient:
         try:
             resp = self.session.get(url, params=params, timeout=self.timeout)
             body = resp.content  # reading the body here surfaces a cut page as an error
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise RetryableError(f"transport error: {type(exc).__name__}") from exc
         if resp.status_code in (401, 403):
             raise PlatformAuthError(

@@ -1,0 +1,156 @@
+"""Command line: ``python -m sms_simulator serve|truth``.
+
+The bearer token is read only from ``SMS_SIM_TOKEN`` so it never appears in the
+process list or shell history, and it is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import uvicorn
+
+from .app import ApiConfig, create_app
+from .faults import FaultConfig
+from .model import SimulatorConfig, build_campaign, parse_aware
+from .state import PlatformState
+
+TOKEN_ENV = "SMS_SIM_TOKEN"
+
+
+def _aware(value: str) -> datetime:
+    try:
+        return parse_aware(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an ISO-8601 timestamp with timezone: {value!r}") from exc
+
+
+def _add_model_flags(parser: argparse.ArgumentParser) -> None:
+    d = SimulatorConfig()
+    g = parser.add_argument_group("campaign model")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--recipients", type=int, default=d.recipients)
+    g.add_argument("--mailings", type=int, default=d.mailings)
+    g.add_argument("--campaign-code", default=d.campaign_code)
+    g.add_argument("--campaign-start", type=_aware, default=d.campaign_start)
+    g.add_argument("--mailing-interval-minutes", type=float, default=d.mailing_interval.total_seconds() / 60)
+    g.add_argument("--duplicate-rate", type=float, default=d.duplicate_rate)
+    g.add_argument("--malformed-rate", type=float, default=d.malformed_rate)
+    g.add_argument("--late-rate", type=float, default=d.late_rate)
+    g.add_argument("--multi-event-rate", type=float, default=d.multi_event_rate)
+
+
+def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
+    d = FaultConfig()
+    g = parser.add_argument_group("fault injection (all off by default)")
+    g.add_argument("--rate-429", type=float, default=d.rate_429)
+    g.add_argument("--retry-after", type=int, default=d.retry_after)
+    g.add_argument("--rate-5xx", type=float, default=d.rate_5xx)
+    g.add_argument("--rate-slow", type=float, default=d.rate_slow)
+    g.add_argument("--slow-seconds", type=float, default=d.slow_seconds)
+    g.add_argument("--rate-cut", type=float, default=d.rate_cut)
+    g.add_argument("--max-faults-per-page", type=int, default=d.max_faults_per_page)
+    g.add_argument("--fault-seed", type=int, default=d.fault_seed)
+
+
+def _model_config(args: argparse.Namespace) -> SimulatorConfig:
+    return SimulatorConfig(
+        seed=args.seed,
+        recipients=args.recipients,
+        mailings=args.mailings,
+        campaign_code=args.campaign_code,
+        campaign_start=args.campaign_start,
+        mailing_interval=timedelta(minutes=args.mailing_interval_minutes),
+        duplicate_rate=args.duplicate_rate,
+        malformed_rate=args.malformed_rate,
+        late_rate=args.late_rate,
+        multi_event_rate=args.multi_event_rate,
+    )
+
+
+def _fault_config(args: argparse.Namespace) -> FaultConfig:
+    return FaultConfig(
+        rate_429=args.rate_429,
+        retry_after=args.retry_after,
+        rate_5xx=args.rate_5xx,
+        rate_slow=args.rate_slow,
+        slow_seconds=args.slow_seconds,
+        rate_cut=args.rate_cut,
+        max_faults_per_page=args.max_faults_per_page,
+        fault_seed=args.fault_seed,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sms_simulator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help=f"serve the event API (token from ${TOKEN_ENV})")
+    _add_model_flags(serve)
+    _add_fault_flags(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--log-level", default="info")
+    truth = sub.add_parser("truth", help="print ground truth as JSON (whole campaign without --start/--end)")
+    _add_model_flags(truth)
+    truth.add_argument("--start", type=_aware)
+    truth.add_argument("--end", type=_aware)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        print(f"error: set {TOKEN_ENV} to the bearer token clients must send", file=sys.stderr)
+        return 2
+    try:
+        model, faults = _model_config(args), _fault_config(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    state = PlatformState(build_campaign(model))
+    app = create_app(state, ApiConfig(token=token, faults=faults))
+    print(
+        f"sms-simulator: {len(state)} records, {model.mailings} mailings, {model.recipients} recipients; "
+        f"serving on {args.host}:{args.port}",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
+    return 0
+
+
+def _truth(args: argparse.Namespace) -> int:
+    if (args.start is None) != (args.end is None):
+        print("error: give both --start and --end, or neither", file=sys.stderr)
+        return 2
+    try:
+        model = _model_config(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    state = PlatformState(build_campaign(model))
+    if args.start is None:
+        result = state.truth_all()
+    elif args.end <= args.start:
+        print("error: --end must be after --start", file=sys.stderr)
+        return 2
+    else:
+        result = state.truth(args.start, args.end)
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _truth(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Fault injection for ``GET /v1/events``.
+
+Each request for a page is decided with an RNG seeded from
+``(fault_seed, page key, attempt number for that page)``, so a replayed client
+sees the same sequence of failures.  ``max_faults_per_page`` bounds consecutive
+failures of one page; that guarantees a client with enough retries finishes.
+A slow answer is not a failure: it can be combined with any outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from random import Random
+from typing import Any, Literal
+
+FaultKind = Literal["429", "5xx", "cut"]
+# "drop": half the body then the connection is dropped (client: incomplete read,
+# requests' ChunkedEncodingError).  "truncate": a complete response whose body is
+# half a JSON document (client: invalid JSON).  Real outages produce both.
+CutMode = Literal["drop", "truncate"]
+FAULT_STATUSES_5XX: tuple[int, ...] = (500, 502, 503)
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    rate_429: float = 0.0
+    retry_after: int = 1  # seconds, sent in the Retry-After header
+    rate_5xx: float = 0.0
+    rate_slow: float = 0.0
+    slow_seconds: float = 2.0
+    rate_cut: float = 0.0
+    max_faults_per_page: int = 2
+    fault_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("rate_429", "rate_5xx", "rate_slow", "rate_cut"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value}")
+        if self.rate_429 + self.rate_5xx + self.rate_cut > 1.0 + 1e-9:
+            raise ValueError("rate_429 + rate_5xx + rate_cut must not exceed 1")
+        if self.retry_after < 0 or self.slow_seconds < 0 or self.max_faults_per_page < 0:
+            raise ValueError("retry_after, slow_seconds and max_faults_per_page must be >= 0")
+
+    @property
+    def any_enabled(self) -> bool:
+        return any((self.rate_429, self.rate_5xx, self.rate_slow, self.rate_cut))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def updated(self, changes: Mapping[str, Any]) -> FaultConfig:
+        """A copy with ``changes`` applied, type-checked as they arrive from JSON."""
+        types = {f.name: f.type for f in fields(self)}
+        coerced: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in types:
+                raise ValueError(f"unknown fault setting {name!r}")
+            # bool is an int subclass; "true" as a rate is a client bug, not 1.0.
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number")
+            if types[name] in ("int", int):
+                if float(value) != int(value):
+                    raise ValueError(f"{name} must be an integer")
+                coerced[name] = int(value)
+            else:
+                coerced[name] = float(value)
+        return replace(self, **coerced)
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    fault: FaultKind | None
+    status: int  # HTTP status to answer with (200 for none and for a cut page)
+    slow_seconds: float  # 0.0 when not slowed down
+    attempt: int
+    cut_mode: CutMode | None = None
+
+
+def decide(config: FaultConfig, page_key: str, attempt: int, consecutive_faults: int) -> FaultDecision:
+    """Pure decision for one request; the same inputs always give the same answer."""
+    rng = Random(f"{config.fault_seed}|{page_key}|{attempt}")
+    u_fault, u_slow, u_status = rng.random(), rng.random(), rng.random()
+    slow = config.slow_seconds if u_slow < config.rate_slow else 0.0
+    fault: FaultKind | None = None
+    cut_mode: CutMode | None = None
+    status = 200
+    if consecutive_faults < config.max_faults_per_page:
+        if u_fault < config.rate_429:
+            fault, status = "429", 429
+        elif u_fault < config.rate_429 + config.rate_5xx:
+            fault = "5xx"
+            status = FAULT_STATUSES_5XX[min(int(u_status * len(FAULT_STATUSES_5XX)), len(FAULT_STATUSES_5XX) - 1)]
+        elif u_fault < config.rate_429 + config.rate_5xx + config.rate_cut:
+            fault = "cut"
+            cut_mode = "drop" if u_status < 0.5 else "truncate"
+    return FaultDecision(fault, status, slow, attempt, cut_mode)
+
+
+class FaultDecider:
+    """Tracks attempts and failure streaks per page key; safe to share across threads."""
+
+    def __init__(self, config: FaultConfig | None = None) -> None:
+        self._lock = threading.Lock()
+        self._config = config or FaultConfig()
+        self._attempts: dict[str, int] = {}
+        self._streaks: dict[str, int] = {}
+
+    @property
+    def config(self) -> FaultConfig:
+        with self._lock:
+            return self._config
+
+    @config.setter
+    def config(self, value: FaultConfig) -> None:
+        with self._lock:
+            self._config = value
+
+    def update(self, changes: Mapping[str, Any]) -> FaultConfig:
+        """Apply a partial update atomically (concurrent POST /sim/config calls)."""
+        with self._lock:
+            self._config = self._config.updated(changes)
+            return self._config
+
+    def reset(self) -> None:
+        with self._lock:
+            self._attempts.clear()
+            self._streaks.clear()
+
+    def decide(self, page_key: str) -> FaultDecision:
+        with self._lock:
+            attempt = self._attempts.get(page_key, 0)
+            streak = self._streaks.get(page_key, 0)
+            decision = decide(self._config, page_key, attempt, streak)
+            self._attempts[page_key] = attempt + 1
+            self._streaks[page_key] = streak + 1 if decision.fault is not None else 0
+            return decision
