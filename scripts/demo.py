@@ -88,6 +88,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     env = airflow_env(
         SMS_SIM_TOKEN=token,
+        SMS_RT_PAGE_SIZE=os.environ.get("SMS_RT_PAGE_SIZE", "200"),
         AIRFLOW_CONN_SMS_PLATFORM=json.dumps(
             {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http", "password": token,
              "extra": {"retries": 10}}

