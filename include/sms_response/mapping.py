@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ class CodeMapping:
     time_column: str
     columns: tuple[ColumnMap, ...]
 
-    @property
+    @cached_property
     def copy_columns(self) -> tuple[str, ...]:
         """Column order of the staging COPY."""
         return (
@@ -46,7 +47,7 @@ class CodeMapping:
             "load_id",
         )
 
-    @property
+    @cached_property
     def mapped_attributes(self) -> frozenset[str]:
         return frozenset({"eventId", *(c.attribute for c in self.columns)})
 
