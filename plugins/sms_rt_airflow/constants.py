@@ -10,3 +10,9 @@ TAGS_PIPELINE = ["sms", "response-tracking", "ingest"]
 
 # Shape of a mailing name the pipeline accepts in conf/params (the campaign tool's unique names).
 MAILING_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+# Assets. Airflow requires postgres:// URIs of the form postgres://host:port/db/schema/table; the
+# host part is a logical name here (the tables may live on the embedded server or anywhere).
+ASSET_RESPONSE_TABLES = "postgres://sms-rt:5432/sms_rt/sms_rt/sms_response_tables"
+ASSET_SEGMENTS = "postgres://sms-rt:5432/sms_rt/sms_rt/sms_segments"
+TAGS_SEGMENTS = ["sms", "response-tracking", "segments"]
