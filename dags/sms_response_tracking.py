@@ -1,23 +1,25 @@
 """
-### SMS response tracking: download and import
+### SMS response tracking: download, import, validate, publish
 
 Closes the loop of multi-wave SMS marketing, one **publication-time window** per run
 (hourly by default): downloads the SMS platform's `sentSMS` and `interactedSMS` events and
-imports them into the response-tracking tables in PostgreSQL.
+imports them into the response-tracking tables in PostgreSQL, validates them and publishes them.
 
 | step | what it does |
 |---|---|
 | `download_events` | pages the event API over the window (cursor, retries, Retry-After) into landing files `<landing>/<window>/part-*.jsonl.gz` + `manifest.json`, replaced atomically on a rerun |
 | `import_events` | normalises phones to E.164, maps attributes to columns (`mapping.yaml`), quarantines bad records in `event_rejects`, skips duplicates, COPYs and upserts in one transaction, updates `sms_consent`, and fails unless *downloaded = imported + duplicates + rejected* (`load_log`) |
+| `validate_responses` | Great Expectations suites on the window's rows (SQL pushdown): critical failures fail the task with each failed expectation, its unexpected count and masked samples, and leave the window `failed_validation`; warnings are logged; results go to `validation_runs`, Data Docs to `SMS_RT_DATA_DOCS_DIR` |
+| `publish` | marks the window `published` and emits the Asset `sms_response_tables` with the window, the mailings touched and the counts in the event's extra |
 
 **Inputs**: connection `sms_platform` (event API; password = token), connection `sms_rt_postgres`
 or `SMS_RT_DATABASE_URL` (else the embedded server). **Outputs**: `sms_sent`, `sms_interactions`,
-`sms_consent`, `event_rejects`, `mailings`, `load_log`.
+`sms_consent`, `event_rejects`, `mailings`, `load_log`, `validation_runs`; Asset `sms_response_tables`.
 
 **Re-running** any run, a backfill or a single task of a window gives the same tables.
 **Triggered runs** may pass `window_start`/`window_end` (ISO-8601 with offset), `event_codes` and
 `mailing_names`; without a window, a run with no data interval processes the last complete hour.
-Validation and publishing (the `sms_response_tables` Asset) follow `import_events`.
+Only published windows feed segments (`sms_segments_refresh`, scheduled on the Asset).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
-from sms_rt_airflow.constants import MAILING_NAME_PATTERN, OWNER, TAGS_PIPELINE
+from sms_rt_airflow.constants import ASSET_RESPONSE_TABLES, MAILING_NAME_PATTERN, OWNER, TAGS_PIPELINE
+
+RESPONSE_TABLES = Asset(name="sms_response_tables", uri=ASSET_RESPONSE_TABLES)
 
 SCHEDULE = os.environ.get("SMS_RT_CRON", "0 * * * *")
 START_DATE = pendulum.parse(os.environ.get("SMS_RT_START_DATE", "2026-11-01T00:00:00+00:00"))
@@ -86,7 +90,21 @@ def sms_response_tracking() -> None:
 
         return tasks.import_(downloaded, context)
 
-    import_events(download_events())
+    @task
+    def validate_responses(imported: dict[str, object], **context: object) -> dict[str, object]:
+        """Quality gate (Great Expectations): critical failures stop the window, warnings are logged."""
+        from sms_rt_airflow import tasks
+
+        return tasks.validate(imported, context)
+
+    @task(outlets=[RESPONSE_TABLES])
+    def publish(validated: dict[str, object], **context: object) -> dict[str, object]:
+        """Mark the window published: segments and waves read only published windows."""
+        from sms_rt_airflow import tasks
+
+        return tasks.publish(validated, context, RESPONSE_TABLES)
+
+    publish(validate_responses(import_events(download_events())))
 
 
 sms_response_tracking()

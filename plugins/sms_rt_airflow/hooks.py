@@ -67,17 +67,17 @@ class ResponseDbHook(BaseHook):
         try:
             conn = self.get_connection(self.conn_id)
         except AirflowNotFoundException:
-            return resolve_url(self.settings)
+            return str(resolve_url(self.settings))
         extra: dict[str, Any] = conn.extra_dejson or {}
         params = {k: v for k, v in extra.items() if k in ("sslmode", "sslrootcert", "connect_timeout")}
-        return make_conninfo(
+        return str(make_conninfo(
             host=conn.host or None,
             port=conn.port or None,
             dbname=conn.schema or "postgres",
             user=conn.login or None,
             password=conn.password or None,
             **params,
-        )
+        ))
 
     def get_conn(self) -> str:
         return self.get_uri()

@@ -6,19 +6,42 @@ Nothing returned here carries a secret: XCom gets window ids, paths and counts o
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
 
 from sms_response import migrate
 from sms_response.config import Settings
 from sms_response.db import connection
 from sms_response.download import download_window
+from sms_response.errors import (
+    ConfigError,
+    LandingError,
+    MappingError,
+    PlatformAuthError,
+    ReconciliationError,
+    WindowError,
+)
 from sms_response.load import import_window
 from sms_response.mapping import load_mapping
+from sms_response.publish import publish_window, record_validation
+from sms_response.quality import QualityConfig, summary, validate_window
 from sms_response.window import Window, resolve_run_window
 from sms_rt_airflow.hooks import ResponseDbHook, SmsPlatformHook
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def fail_without_retry(*errors: type[BaseException]) -> Iterator[None]:
+    """Errors that a retry cannot fix (bad credentials, bad mapping, counts that do not add up) fail at once."""
+    try:
+        yield
+    except errors as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def window_from_context(context: Any) -> Window:
@@ -36,21 +59,23 @@ def window_from_context(context: Any) -> Window:
 
 
 def download(context: Any) -> dict[str, Any]:
-    settings = Settings.from_env()
-    window = window_from_context(context)
+    with fail_without_retry(ConfigError, WindowError, PlatformAuthError):
+        settings = Settings.from_env()
+        window = window_from_context(context)
+        client = SmsPlatformHook().get_conn()
     params = context.get("params") or {}
-    client = SmsPlatformHook().get_conn()
     try:
-        manifest = download_window(
-            client,
-            window,
-            settings.landing_root,
-            codes=params.get("event_codes") or (),
-            mailings=params.get("mailing_names") or (),
-            page_size=settings.page_size,
-            part_max_records=settings.part_max_events,
-            source_name=client.base_url,
-        )
+        with fail_without_retry(PlatformAuthError):
+            manifest = download_window(
+                client,
+                window,
+                settings.landing_root,
+                codes=params.get("event_codes") or (),
+                mailings=params.get("mailing_names") or (),
+                page_size=settings.page_size,
+                part_max_records=settings.part_max_events,
+                source_name=client.base_url,
+            )
     finally:
         client.close()
     return {
@@ -72,7 +97,7 @@ def import_(downloaded: dict[str, Any], context: Any) -> dict[str, Any]:
     url = ResponseDbHook(settings=settings).get_uri()
     migrate.upgrade(url, settings.schema)
     dag_run = context.get("dag_run")
-    with connection(url, settings.schema) as conn:
+    with connection(url, settings.schema) as conn, fail_without_retry(MappingError, ReconciliationError, LandingError):
         result = import_window(
             conn,
             settings.schema,
@@ -82,4 +107,36 @@ def import_(downloaded: dict[str, Any], context: Any) -> dict[str, Any]:
             default_region=settings.default_region,
             run_id=getattr(dag_run, "run_id", None),
         )
-    return result.as_dict()
+    out: dict[str, Any] = result.as_dict()
+    return out
+
+
+def validate(imported: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Run the quality gate on the window; fail the task on any critical expectation."""
+    settings = Settings.from_env()
+    window = Window.from_iso(imported["window_start"], imported["window_end"])
+    load_id = imported["load_id"]
+    cfg = QualityConfig.from_env(default_docs=settings.local_dir / "data_docs")
+    url = ResponseDbHook(settings=settings).get_uri()
+    report = validate_window(url, settings.schema, window, load_id, cfg)
+    dag_run = context.get("dag_run")
+    with connection(url, settings.schema) as conn:
+        status = record_validation(conn, report, getattr(dag_run, "run_id", None))
+    text = summary(report)
+    if not report.success:
+        log.error("%s", text)
+        # Retrying cannot fix the data: fail now instead of burning the retries.
+        raise AirflowFailException(f"window {load_id} failed validation; not published.\n{text}")
+    log.info("%s", text)
+    return {"load_id": load_id, "status": status, "warnings": len(report.warnings), "data_docs": report.data_docs}
+
+
+def publish(validated: dict[str, Any], context: Any, asset: Any) -> dict[str, Any]:
+    """Mark the window published and attach window, mailings and counts to the Asset event."""
+    settings = Settings.from_env()
+    url = ResponseDbHook(settings=settings).get_uri()
+    with connection(url, settings.schema) as conn:
+        extra = publish_window(conn, validated["load_id"])
+    context["outlet_events"][asset].extra = extra
+    log.info("published window %s: %d mailing(s), counts %s", extra["load_id"], len(extra["mailings"]), extra["counts"])
+    return dict(extra)

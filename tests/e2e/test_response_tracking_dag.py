@@ -34,7 +34,7 @@ def test_three_windows_then_rerun_of_the_middle_one_gives_identical_tables(
     # a manual run at `end` processes the data interval [end - 1h, end)
     assert [r.load_id for r in recon] == [
         "20261120T090000Z-20261120T100000Z", "20261120T100000Z-20261120T110000Z", "20261120T110000Z-20261120T120000Z"]
-    assert all(r.status == "imported" and r.reconciles for r in recon)
+    assert all(r.status == "published" and r.reconciles for r in recon)
     for r, end in zip(recon, ends, strict=True):
         truth = simulator.state.truth(end - H, end)
         assert r.downloaded == truth["records"]
@@ -58,5 +58,5 @@ def test_triggered_run_with_a_conf_window_processes_exactly_that_window(
     conf = {"window_start": "2026-11-20T09:00:00Z", "window_end": "2026-11-20T11:00:00Z"}
     run(dag, START + 10 * H, conf)
     [r] = reconciliation(db)
-    assert r.load_id == "20261120T090000Z-20261120T110000Z" and r.reconciles
+    assert r.load_id == "20261120T090000Z-20261120T110000Z" and r.reconciles and r.status == "published"
     assert r.downloaded == simulator.state.truth(START, START + 2 * H)["records"]

@@ -193,11 +193,13 @@ def test_only_published_windows_count_and_a_late_event_changes_the_next_refresh(
 ) -> None:
     w1 = land_and_import(db, schema, tmp_path, W1, base_events())
     assert mailings_with_published_data(db) == []
+    db.commit()
     [r] = refresh_segments(db, [M1])  # W1 only imported: nothing counts yet
     assert (r.responders, r.non_responders) == (0, 0)
 
     publish(db, w1)
     assert mailings_with_published_data(db) == [M1, M2]
+    db.commit()
     w2 = land_and_import(db, schema, tmp_path, W2, later_events())
     [before] = refresh_segments(db, [M1])
     non = view(db, "non_responders", M1)

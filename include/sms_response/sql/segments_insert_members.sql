@@ -31,40 +31,42 @@ WITH published AS (
             AND o.load_id IN (SELECT load_id FROM published)
           ORDER BY o.interacted_at DESC, o.event_id DESC
           LIMIT 1), false) = false
-), qualifying AS (
-    -- Responses of this mailing within the response window of the send, while not opted out.
-    SELECT i.phone_e164, i.interacted_at, i.interaction_type, i.action_name
-    FROM sms_interactions i
-    JOIN eligible e ON e.phone_e164 = i.phone_e164
-    WHERE i.mailing_name = %(mailing)s
-      AND i.interaction_type IN ('click', 'reply', 'action', 'conversion')
-      AND i.interacted_at >= e.sent_at
-      AND i.interacted_at < e.sent_at + %(response_window)s::interval
-      AND i.load_id IN (SELECT load_id FROM published)
-      AND COALESCE((
-          SELECT o.interaction_type = 'opt_out'
-          FROM sms_interactions o
-          WHERE o.phone_e164 = i.phone_e164
-            AND o.interaction_type IN ('opt_out', 'opt_in')
-            AND o.interacted_at <= i.interacted_at
-            AND o.load_id IN (SELECT load_id FROM published)
-          ORDER BY o.interacted_at DESC, o.event_id DESC
-          LIMIT 1), false) = false
-), responses AS (
-    SELECT q.phone_e164,
-           min(q.interacted_at) AS first_response_at,
-           array_agg(DISTINCT q.interaction_type ORDER BY q.interaction_type) AS response_types,
-           array_remove(array_agg(DISTINCT q.action_name ORDER BY q.action_name), NULL) AS action_names
-    FROM qualifying q
-    GROUP BY q.phone_e164
+), members AS (
+    -- Each eligible send with its qualifying responses: interactions of this mailing of type click,
+    -- reply, action or conversion within [sent_at, sent_at + response_window), not while opted out.
+    -- Joined unaggregated and grouped once, so the plan stays linear in the number of sends.
+    SELECT e.phone_e164, e.contact_id, e.sent_at,
+           count(i.event_id) AS responses,
+           min(i.interacted_at) AS first_response_at,
+           array_agg(DISTINCT i.interaction_type ORDER BY i.interaction_type)
+               FILTER (WHERE i.event_id IS NOT NULL) AS response_types,
+           array_remove(array_agg(DISTINCT i.action_name ORDER BY i.action_name)
+               FILTER (WHERE i.event_id IS NOT NULL), NULL) AS action_names
+    FROM eligible e
+    LEFT JOIN sms_interactions i
+      ON i.phone_e164 = e.phone_e164
+     AND i.mailing_name = %(mailing)s
+     AND i.interaction_type IN ('click', 'reply', 'action', 'conversion')
+     AND i.interacted_at >= e.sent_at
+     AND i.interacted_at < e.sent_at + %(response_window)s::interval
+     AND i.load_id IN (SELECT load_id FROM published)
+     AND COALESCE((
+         SELECT o.interaction_type = 'opt_out'
+         FROM sms_interactions o
+         WHERE o.phone_e164 = i.phone_e164
+           AND o.interaction_type IN ('opt_out', 'opt_in')
+           AND o.interacted_at <= i.interacted_at
+           AND o.load_id IN (SELECT load_id FROM published)
+         ORDER BY o.interacted_at DESC, o.event_id DESC
+         LIMIT 1), false) = false
+    GROUP BY e.phone_e164, e.contact_id, e.sent_at
 )
 INSERT INTO segment_members (
     segment_run_id, segment, mailing_name, phone_e164, contact_id, sent_at,
     first_response_at, response_types, action_names
 )
 SELECT %(run_id)s,
-       CASE WHEN r.phone_e164 IS NULL THEN 'non_responders' ELSE 'responders' END,
-       %(mailing)s, e.phone_e164, e.contact_id, e.sent_at,
-       r.first_response_at, r.response_types, r.action_names
-FROM eligible e
-LEFT JOIN responses r ON r.phone_e164 = e.phone_e164
+       CASE WHEN m.responses > 0 THEN 'responders' ELSE 'non_responders' END,
+       %(mailing)s, m.phone_e164, m.contact_id, m.sent_at,
+       m.first_response_at, m.response_types, m.action_names
+FROM members m
