@@ -213,6 +213,7 @@ def gx_url(database_url: str, schema: str) -> str:
 def validate_window(
     database_url: str, schema: str, window: Window, load_id: str, cfg: QualityConfig,
     relations: dict[str, str] | None = None,
+    suites: Sequence[str] | None = None,
 ) -> ValidationReport:
     """Run the suites on the window's rows; return every expectation's outcome (raises nothing on failure).
 
@@ -240,6 +241,8 @@ def validate_window(
     ds = ctx.data_sources.add_postgres(name="sms_rt", connection_string=gx_url(database_url, schema))
     definitions = []
     for suite_name, (table, expectations, cols) in _suites(window, cfg).items():
+        if suites is not None and suite_name not in suites:
+            continue
         if table:
             query = _window_query(rel[table], cols, load_id)
         else:
