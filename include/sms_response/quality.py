@@ -204,7 +204,7 @@ def gx_url(database_url: str, schema: str) -> str:
         username=str(parts["user"]) if parts.get("user") else None,
         password=str(parts["password"]) if parts.get("password") else None,
         host=host,
-        port=int(parts["port"]) if parts.get("port") else None,
+        port=int(str(parts["port"])) if parts.get("port") else None,
         database=str(parts.get("dbname") or "postgres"),
         query=query,
     ).render_as_string(hide_password=False).replace("$", r"\$")
