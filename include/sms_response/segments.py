@@ -32,7 +32,7 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from sms_response.errors import SmsResponseError
-from sms_response.sqlfiles import load_sql
+from sms_response.sqlfiles import load_sql, sql_statements
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,9 @@ def _refresh_one(conn: Conn, mailing: str, response_window: timedelta, trigger: 
         ).fetchone()
         assert row is not None
         run_id = int(row[0])
-        conn.execute(
-            load_sql("segments_insert_members"),
-            {"run_id": run_id, "mailing": mailing, "response_window": response_window},
-        )
+        params = {"run_id": run_id, "mailing": mailing, "response_window": response_window}
+        for stmt in sql_statements("segments_members"):
+            conn.execute(stmt, params)
         sizes = conn.execute(load_sql("segments_complete_run"), {"run_id": run_id, "mailing": mailing}).fetchone()
         assert sizes is not None
     result = SegmentRunResult(

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import TupleRow
 
 from sms_response.landing import LandingWriter
@@ -250,8 +251,8 @@ def test_a_failed_refresh_keeps_the_previous_run_visible_and_records_a_failed_ru
     [ok] = refresh_segments(db, [M1])
     db.commit()
     # Make the member insert fail inside the refresh transaction.
-    db.execute("ALTER TABLE segment_members ADD CONSTRAINT no_new_members CHECK (segment_run_id <= %s)"
-               % int(ok.segment_run_id))
+    db.execute(sql.SQL("ALTER TABLE segment_members ADD CONSTRAINT no_new_members CHECK (segment_run_id <= {})")
+               .format(sql.Literal(ok.segment_run_id)))
     db.commit()
     with pytest.raises(SegmentRefreshError, match=M1) as info:
         refresh_segments(db, [M1], trigger={"by": "test"})
