@@ -4,7 +4,8 @@
 2. migrate Airflow's metadata DB (SQLite under .local/airflow);
 3. start the platform simulator on loopback with a seeded campaign and faults switched on
    (429 with Retry-After, 5xx, cut pages, duplicates, malformed and late events);
-4. run `airflow dags test sms_response_tracking` for consecutive hourly windows;
+4. run `airflow dags test sms_response_tracking` (download → import → validate → publish) for
+   consecutive hourly windows, then `sms_segments_refresh`;
 5. print per-table counts and each window's reconciliation, check every window against the
    simulator's own truth, rerun one window and show that no row changed.
 
@@ -122,7 +123,11 @@ def main() -> int:
             run([str(BIN / "airflow"), "dags", "test", "sms_response_tracking", end.isoformat()],
                 env, f"dags-test-{start:%Y%m%dT%H%M}.log")
 
-        step("Tables and reconciliation")
+        step("airflow dags test sms_segments_refresh (responders / non-responders of every published mailing)")
+        run([str(BIN / "airflow"), "dags", "test", "sms_segments_refresh", windows[-1][1].isoformat()],
+            env, "dags-test-segments.log")
+
+        step("Tables, reconciliation and segments")
         print(sms_rt(["report"], env))
 
         step("Each window against the simulator's own truth")

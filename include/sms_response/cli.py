@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         with connection(url, settings.schema) as conn:
             if args.cmd == "report":
-                print(report.format_report(report.table_counts(conn), report.reconciliation(conn)))
+                counts, recon = report.table_counts(conn), report.reconciliation(conn)
+                print(report.format_report(counts, recon, report.segment_sizes(conn)))
             else:
                 print(json.dumps(report.fingerprint(conn), indent=1, default=str))
         return 0

@@ -12,12 +12,15 @@ from psycopg.rows import TupleRow
 Conn = psycopg.Connection[TupleRow]
 
 DATA_TABLES = ("sms_sent", "sms_interactions", "sms_consent", "event_rejects", "event_index", "mailings")
+# History tables (validation_runs, segment_runs) gain a row per run by design; what readers see of
+# the segments is the views' content, compared without the run id.
+VIEWS = ("responders", "non_responders")
 # load_log columns that describe the data, not the attempt (run id, timings and attempt counts vary).
 LOAD_LOG_STABLE = (
     "load_id", "window_start", "window_end", "filters", "status", "downloaded", "imported", "imported_sent",
     "imported_interactions", "duplicates", "duplicates_in_window", "rejected", "late", "manifest_sha256",
 )
-_VOLATILE = {"mailings": ("created_at",)}
+_VOLATILE = {"mailings": ("created_at",), "responders": ("segment_run_id",), "non_responders": ("segment_run_id",)}
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def _columns(conn: Conn, table: str) -> list[str]:
 def fingerprint(conn: Conn) -> dict[str, Any]:
     """An md5 of every data table's content (row order independent) plus load_log's stable columns."""
     out: dict[str, Any] = {}
-    for t in DATA_TABLES:
+    for t in (*DATA_TABLES, *VIEWS):
         cols = _columns(conn, t)
         q = sql.SQL(
             "SELECT count(*), coalesce(md5(string_agg(r, '|' ORDER BY r)), '') "
@@ -77,7 +80,20 @@ def fingerprint(conn: Conn) -> dict[str, Any]:
     return out
 
 
-def format_report(counts: dict[str, int], recon: list[WindowReconciliation]) -> str:
+def segment_sizes(conn: Conn) -> list[tuple[str, int, int, int]]:
+    """(mailing, current segment run, responders, non-responders) as the views show them."""
+    rows = conn.execute(
+        "SELECT c.mailing_name, c.segment_run_id, "
+        "(SELECT count(*) FROM responders r WHERE r.mailing_name = c.mailing_name), "
+        "(SELECT count(*) FROM non_responders n WHERE n.mailing_name = c.mailing_name) "
+        "FROM segment_current c ORDER BY 1"
+    ).fetchall()
+    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def format_report(
+    counts: dict[str, int], recon: list[WindowReconciliation], segments: list[tuple[str, int, int, int]] | None = None
+) -> str:
     lines = ["Table counts:"]
     lines += [f"  {t:<18} {n:>9}" for t, n in counts.items()]
     lines.append("")
@@ -89,4 +105,7 @@ def format_report(counts: dict[str, int], recon: list[WindowReconciliation]) -> 
             f"  {r.load_id:<34} {r.status:<22} {r.downloaded:>7} {r.imported:>7} {r.duplicates:>6} "
             f"{r.rejected:>6} {r.late:>5}  {'yes' if r.reconciles else 'NO'}"
         )
+    if segments:
+        lines += ["", "Segments (views responders / non_responders, latest complete run):"]
+        lines += [f"  {m:<40} run {run:>4}  responders {r:>6}  non-responders {n:>6}" for m, run, r, n in segments]
     return "\n".join(lines)

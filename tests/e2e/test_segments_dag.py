@@ -54,8 +54,8 @@ def test_dag_refreshes_the_requested_mailings_then_all_published_ones(
     db.commit()
     assert trigger["source"] == "params" and trigger["dag_id"] == "sms_segments_refresh" and window.days == 3
 
-    # no mailings, no asset events: every published mailing (mailing_names given explicitly because
-    # dag.test() keeps the previous run_conf in the DAG object's params)
+    # no mailings, no asset events: every published mailing. mailing_names is given explicitly: dag.test()
+    # runs tasks in-process on the same DAG object and the previous run's value was seen again without it.
     run(dag, {"mailing_names": [], "response_window_hours": 1})
     assert members(db, "responders", M1) == phones(1, 4, 12)  # p09 answered after 72h - 1m
     assert members(db, "responders", M2) == {p(5)}
