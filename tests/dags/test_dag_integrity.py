@@ -10,7 +10,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"sms_response_tracking"}
+EXPECTED = {"sms_response_tracking", "sms_segments_refresh"}
 
 
 @pytest.fixture(scope="module")
