@@ -41,6 +41,10 @@ def test_critical_failure_blocks_publishing_and_a_fixed_feed_publishes(
     assert runs == [(False, 1)]
     assert db.execute("SELECT count(*) FROM load_log WHERE status = 'published'").fetchone() == (0,)
     assert (tmp_path / "docs" / "index.html").exists()
+    # its rows never reach a segment
+    segments = dagbag.dags["sms_segments_refresh"]
+    assert "success" in str(segments.test(run_conf={"mailing_names": []}).state).lower()
+    assert db.execute("SELECT count(*) FROM segment_members").fetchone() == (0,)
 
     # The platform fixes its feed; rerunning the window publishes it.
     fixed = build_state(SimulatorConfig(seed=11, recipients=300, mailings=2, campaign_start=START))
@@ -50,3 +54,6 @@ def test_critical_failure_blocks_publishing_and_a_fixed_feed_publishes(
     assert "success" in str(dr.state).lower()
     assert db.execute("SELECT status, rejected FROM load_log").fetchone() == ("published", 0)
     assert db.execute("SELECT success FROM validation_runs ORDER BY validation_id").fetchall() == [(False,), (True,)]
+    assert "success" in str(segments.test(run_conf={"mailing_names": []}).state).lower()
+    sizes = db.execute("SELECT (SELECT count(*) FROM responders), (SELECT count(*) FROM non_responders)").fetchone()
+    assert sizes is not None and sizes[0] > 0 and sizes[1] > 0
