@@ -21,8 +21,9 @@ def airflow_db() -> None:
                    capture_output=True, env=dict(os.environ))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def dagbag(airflow_db: None) -> Any:
+    """Parsed afresh per test: dag.test(run_conf=…) leaves the conf in the DAG object's params."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
