@@ -49,7 +49,7 @@ __all__ = [
 # character, so it is left out; everything else is one septet.
 GSM7_BASIC: frozenset[str] = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅå"  # 0x00-0x0F
-    "Δ_ΦΓΛΩΠΨΣΘΞ" "ÆæßÉ"  # 0x10-0x1F without 0x1B (ESC)
+    "Δ_ΦΓΛΩΠΨΣΘΞÆæßÉ"  # 0x10-0x1F without 0x1B (ESC, between Ξ and Æ)
     " !\"#¤%&'()*+,-./"  # 0x20-0x2F
     "0123456789:;<=>?"  # 0x30-0x3F
     "¡ABCDEFGHIJKLMNO"  # 0x40-0x4F
