@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .faults import FaultConfig, FaultDecider
 from .model import parse_aware, to_us
+from .push import SYSTEM_FIELDS, PushError, PushState
 from .state import DEFAULT_LIMIT, MAX_LIMIT, PageError, PlatformState
 
 JSON_MEDIA_TYPE = "application/json"
@@ -260,6 +261,48 @@ def create_app(state: PlatformState, config: ApiConfig) -> FastAPI:
     async def sim_stats_reset() -> dict[str, Any]:
         runtime.stats.reset()
         return runtime.stats.snapshot()
+
+    push = PushState(state)
+    app.state.push = push
+
+    @app.post("/v1/contacts/imports", status_code=201)
+    async def contact_import(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, "unauthorized")
+        try:
+            body = await request.json()
+            rid = push.start_import(body if isinstance(body, dict) else {})
+        except (ValueError, PushError) as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"resource_id": rid}, status_code=201)
+
+    @app.get("/v1/contacts/imports/{resource_id}")
+    async def contact_import_status(resource_id: str, request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, "unauthorized")
+        status = push.import_status(resource_id)
+        return JSONResponse(status) if status else _error(404, f"no import {resource_id}")
+
+    @app.get("/v1/contacts/fields")
+    async def contact_fields(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, "unauthorized")
+        return JSONResponse({"system": list(SYSTEM_FIELDS), "custom": list(push.custom_fields)})
+
+    @app.post("/v1/messages/batch")
+    async def send_batch(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, "unauthorized")
+        try:
+            body = await request.json()
+            results = push.send_batch(body.get("messages") if isinstance(body, dict) else None)
+        except (ValueError, PushError) as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"results": results})
+
+    @app.get("/sim/sends")
+    async def sim_sends() -> dict[str, Any]:
+        return push.send_counts()
 
     @app.get("/sim/config")
     async def sim_config() -> dict[str, Any]:
