@@ -162,7 +162,8 @@ def main() -> int:
         sim.terminate()
         sim.wait(timeout=20)
         sim_log.close()
-        sms_rt(["embedded", "stop"], env) if not os.environ.get("SMS_RT_DATABASE_URL") else None
+        if not os.environ.get("SMS_RT_DATABASE_URL"):
+            sms_rt(["embedded", "stop"], env)
     if not (ok and unchanged):
         print("\nDEMO FAILED: see the mismatches above", file=sys.stderr)
         return 1
