@@ -30,7 +30,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
-from sms_rt_airflow.constants import ASSET_RESPONSE_TABLES, MAILING_NAME_PATTERN, OWNER, TAGS_PIPELINE
+from sms_rt_airflow.constants import ASSET_RESPONSE_TABLES, MAILING_NAME_PATTERN, TAGS_PIPELINE, default_args
 
 RESPONSE_TABLES = Asset(name="sms_response_tables", uri=ASSET_RESPONSE_TABLES)
 
@@ -48,14 +48,7 @@ CATCHUP = os.environ.get("SMS_RT_CATCHUP", "false").lower() in ("1", "true", "ye
     dagrun_timeout=timedelta(hours=2),
     doc_md=__doc__,
     tags=TAGS_PIPELINE,
-    default_args={
-        "owner": OWNER,
-        "retries": 3,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=15),
-        "execution_timeout": timedelta(minutes=45),
-    },
+    default_args=default_args(execution_timeout=timedelta(minutes=45)),
     params={
         "window_start": Param(
             None, type=["null", "string"], format="date-time",

@@ -35,8 +35,8 @@ from sms_rt_airflow.constants import (
     ASSET_RESPONSE_TABLES,
     ASSET_SEGMENTS,
     MAILING_NAME_PATTERN,
-    OWNER,
     TAGS_SEGMENTS,
+    default_args,
 )
 
 RESPONSE_TABLES = Asset(name="sms_response_tables", uri=ASSET_RESPONSE_TABLES)
@@ -52,14 +52,7 @@ SEGMENTS = Asset(name="sms_segments", uri=ASSET_SEGMENTS)
     dagrun_timeout=timedelta(hours=2),
     doc_md=__doc__,
     tags=TAGS_SEGMENTS,
-    default_args={
-        "owner": OWNER,
-        "retries": 3,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=15),
-        "execution_timeout": timedelta(hours=1),
-    },
+    default_args=default_args(execution_timeout=timedelta(hours=1)),
     params={
         "mailing_names": Param(
             [], type="array", items={"type": "string", "pattern": MAILING_NAME_PATTERN}, uniqueItems=True,

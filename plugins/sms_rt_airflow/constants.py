@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 PLATFORM_CONN_ID = "sms_platform"
 RESPONSE_DB_CONN_ID = "sms_rt_postgres"
 
@@ -16,3 +18,15 @@ MAILING_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 ASSET_RESPONSE_TABLES = "postgres://sms-rt:5432/sms_rt/sms_rt/sms_response_tables"
 ASSET_SEGMENTS = "postgres://sms-rt:5432/sms_rt/sms_rt/sms_segments"
 TAGS_SEGMENTS = ["sms", "response-tracking", "segments"]
+
+
+def default_args(execution_timeout: timedelta) -> dict[str, object]:
+    """Task defaults shared by every DAG: owner, retries with exponential backoff, a timeout."""
+    return {
+        "owner": OWNER,
+        "retries": 3,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=15),
+        "execution_timeout": execution_timeout,
+    }
