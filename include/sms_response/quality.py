@@ -131,22 +131,21 @@ def _suites(window: Window, cfg: QualityConfig) -> dict[str, tuple[str, list[Any
     hi = window.end.isoformat()
     sent_cols = ["event_id", "mailing_name", "phone_e164", "sent_at", "delivery_status", "status_code"]
     int_cols = ["event_id", "mailing_name", "phone_e164", "interacted_at", "interaction_type"]
-    sent = [
-        *(c(gxe.ExpectColumnValuesToNotBeNull(column=col)) for col in sent_cols[:5]),
-        c(gxe.ExpectColumnValuesToBeUnique(column="event_id")),
-        c(gxe.ExpectColumnValuesToBeInSet(column="delivery_status", value_set=sorted(DELIVERY_STATUSES))),
-        c(gxe.ExpectColumnValuesToMatchRegex(column="phone_e164", regex=E164_REGEX)),
-        w(gxe.ExpectColumnValuesToBeBetween(column="sent_at", min_value=lo, max_value=hi)),
-        w(gxe.ExpectColumnValuesToMatchRegex(column="mailing_name", regex=MAILING_NAME_REGEX)),
-    ]
-    interactions = [
-        *(c(gxe.ExpectColumnValuesToNotBeNull(column=col)) for col in int_cols),
-        c(gxe.ExpectColumnValuesToBeUnique(column="event_id")),
-        c(gxe.ExpectColumnValuesToBeInSet(column="interaction_type", value_set=sorted(INTERACTION_TYPES))),
-        c(gxe.ExpectColumnValuesToMatchRegex(column="phone_e164", regex=E164_REGEX)),
-        w(gxe.ExpectColumnValuesToBeBetween(column="interacted_at", min_value=lo, max_value=hi)),
-        w(gxe.ExpectColumnValuesToMatchRegex(column="mailing_name", regex=MAILING_NAME_REGEX)),
-    ]
+
+    def event_suite(required: list[str], time_column: str, enum_column: str, enum_values: frozenset[str]) -> list[Any]:
+        # The two event tables get the same checks over their own time and enum columns.
+        return [
+            *(c(gxe.ExpectColumnValuesToNotBeNull(column=col)) for col in required),
+            c(gxe.ExpectColumnValuesToBeUnique(column="event_id")),
+            c(gxe.ExpectColumnValuesToBeInSet(column=enum_column, value_set=sorted(enum_values))),
+            c(gxe.ExpectColumnValuesToMatchRegex(column="phone_e164", regex=E164_REGEX)),
+            w(gxe.ExpectColumnValuesToBeBetween(column=time_column, min_value=lo, max_value=hi)),
+            w(gxe.ExpectColumnValuesToMatchRegex(column="mailing_name", regex=MAILING_NAME_REGEX)),
+        ]
+
+    sent = event_suite(sent_cols[:5], "sent_at", "delivery_status", DELIVERY_STATUSES)
+    interactions = event_suite(int_cols, "interacted_at", "interaction_type", INTERACTION_TYPES)
+
     window_level = [
         c(gxe.ExpectColumnValuesToBeBetween(column="reject_rate", min_value=0, max_value=cfg.max_reject_rate)),
         w(gxe.ExpectColumnValuesToBeBetween(

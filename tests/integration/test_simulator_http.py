@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import phonenumbers
 import pytest
 import requests
+from simulator_records import classify
 
 from sms_simulator import FaultConfig, PlatformState, SimulatorConfig, SimulatorServer, build_state
 
@@ -30,8 +30,6 @@ CONFIG = SimulatorConfig(
     multi_event_rate=0.2,
 )
 START = CONFIG.campaign_start
-CODES = {"sentSMS", "interactedSMS"}
-ITYPES = {"click", "reply", "action", "opt_out", "opt_in", "conversion"}
 
 
 @pytest.fixture(scope="module")
@@ -80,39 +78,6 @@ def fetch_all(
         query = {**query, "cursor": doc["next_cursor"]}
 
 
-def classify(envelope: Any) -> str | None:
-    """Malformed kind of a record as a strict importer would see it, None if valid."""
-    if not isinstance(envelope, dict):
-        return "envelope_not_object"
-    idents = {i["name"]: i["value"] for i in envelope["identifiers"]}
-    if "phoneNumber" not in idents:
-        return "missing_phone"
-    try:
-        if not phonenumbers.is_valid_number(phonenumbers.parse(idents["phoneNumber"], "US")):
-            return "unparseable_phone"
-    except phonenumbers.NumberParseException:
-        return "unparseable_phone"
-    if not isinstance(envelope["events"], list):
-        return "events_not_list"
-    for event in envelope["events"]:
-        if event["code"] not in CODES:
-            return "unknown_code"
-        try:
-            ts = datetime.fromisoformat(event["timestamp"])
-        except ValueError:
-            return "bad_timestamp"
-        if ts.tzinfo is None:
-            return "naive_timestamp"
-        if not isinstance(event["attributes"], list):
-            return "attributes_not_list"
-        attrs = {a["name"]: a["value"] for a in event["attributes"]}
-        if "eventId" not in attrs:
-            return "missing_event_id"
-        if "mailingName" not in attrs:
-            return "missing_mailing_name"
-        if event["code"] == "interactedSMS" and attrs.get("interactionType") not in ITYPES:
-            return "invalid_interaction_type"
-    return None
 
 
 def event_attrs(envelope: dict[str, Any]) -> list[tuple[str, dict[str, str], datetime]]:
