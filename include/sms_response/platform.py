@@ -81,7 +81,7 @@ class RetryPolicy:
 
 
 class EventApiClient:
-    """HTTP client of ``GET /v1/events`` (see the simulator for the contract)."""
+    """HTTP client of the platform: ``GET /v1/events`` plus the push side (see the simulator for the contract)."""
 
     def __init__(
         self,
@@ -109,11 +109,13 @@ class EventApiClient:
     def close(self) -> None:
         self.session.close()
 
-    def _fetch(self, params: dict[str, str]) -> tuple[dict[str, Any], int]:
-        url = f"{self.base_url}/v1/events"
+    def _request(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, body: Any = None
+    ) -> tuple[dict[str, Any], int]:
+        url = f"{self.base_url}{path}"
         try:
-            resp = self.session.get(url, params=params, timeout=self.timeout)
-            body = resp.content  # reading the body here surfaces a cut page as an error
+            resp = self.session.request(method, url, params=params, json=body, timeout=self.timeout)
+            content = resp.content  # reading the body here surfaces a cut page as an error
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise RetryableError(f"transport error: {type(exc).__name__}") from exc
         if resp.status_code in (401, 403):
@@ -125,31 +127,41 @@ class EventApiClient:
             raise RetryableError(
                 f"HTTP {resp.status_code}", _retry_after_seconds(resp.headers.get("Retry-After"))
             )
-        if resp.status_code != 200:
-            raise PlatformError(f"HTTP {resp.status_code} from {url}: {resp.text[:300]}")
+        if resp.status_code not in (200, 201):
+            raise PlatformError(f"HTTP {resp.status_code} from {method} {url}: {resp.text[:300]}")
         try:
-            doc = json.loads(body)
+            doc = json.loads(content)
         except ValueError as exc:
-            raise RetryableError(f"incomplete or invalid JSON page ({len(body)} bytes)") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
-            shape = sorted(doc)[:10] if isinstance(doc, dict) else type(doc).__name__
-            raise PlatformError(f"unexpected page shape from {url}: {shape}")
-        return doc, len(body)
+            raise RetryableError(f"incomplete or invalid JSON answer ({len(content)} bytes)") from exc
+        if not isinstance(doc, dict):
+            raise PlatformError(f"unexpected answer from {url}: {type(doc).__name__}")
+        return doc, len(content)
+
+    def _fetch(self, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        doc, nbytes = self._request("GET", "/v1/events", params=params)
+        if not isinstance(doc.get("data"), list):
+            raise PlatformError(f"unexpected page shape from {self.base_url}/v1/events: {sorted(doc)[:10]}")
+        return doc, nbytes
 
     def _fetch_with_retry(self, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        return self._with_retry(self._fetch, params)
+
+    def _with_retry(self, fn: Callable[..., tuple[dict[str, Any], int]], *args: Any, **kwargs: Any) -> tuple[
+        dict[str, Any], int
+    ]:
         def before_sleep(state: RetryCallState) -> None:
             self.retries_done += 1
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
-                "event API attempt %d failed (%s); retrying in %.1fs",
+                "platform API attempt %d failed (%s); retrying in %.1fs",
                 state.attempt_number,
                 exc,
                 state.next_action.sleep if state.next_action else 0.0,
             )
 
-        kwargs: dict[str, Any] = {}
+        options: dict[str, Any] = {}
         if self._sleep is not None:
-            kwargs["sleep"] = self._sleep
+            options["sleep"] = self._sleep
         retrying = Retrying(
             stop=stop_after_attempt(self.retry.attempts),
             wait=_WaitRetryAfter(
@@ -159,9 +171,9 @@ class EventApiClient:
             retry=retry_if_exception_type(RetryableError),
             before_sleep=before_sleep,
             reraise=True,
-            **kwargs,
+            **options,
         )
-        result: tuple[dict[str, Any], int] = retrying(self._fetch, params)
+        result: tuple[dict[str, Any], int] = retrying(fn, *args, **kwargs)
         return result
 
     def pages(
@@ -181,3 +193,37 @@ class EventApiClient:
             if not cursor:
                 return
             params = {**params, "cursor": str(cursor)}
+
+    # -- push side: contact update imports, batch sends, delivery status ----------------------------------
+    # Every call below is safe to retry: an import re-sent after a lost answer only updates the same
+    # profiles again, and sends carry per-message idempotency keys the platform de-duplicates on.
+
+    def contact_fields(self) -> dict[str, list[str]]:
+        doc, _ = self._with_retry(self._request, "GET", "/v1/contacts/fields")
+        return {"system": [str(f) for f in doc.get("system", [])], "custom": [str(f) for f in doc.get("custom", [])]}
+
+    def start_contact_import(
+        self, file_b64: str, column_mappings: list[dict[str, Any]], *, has_header: bool = True
+    ) -> str:
+        body = {"import_type": "UpdateSubscribers", "file_stream": file_b64, "column_mappings": column_mappings,
+                "has_header": has_header}
+        doc, _ = self._with_retry(self._request, "POST", "/v1/contacts/imports", body=body)
+        return str(doc["resource_id"])
+
+    def contact_import_status(self, resource_id: str) -> dict[str, Any]:
+        doc, _ = self._with_retry(self._request, "GET", f"/v1/contacts/imports/{resource_id}")
+        return doc
+
+    def send_batch(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        doc, _ = self._with_retry(self._request, "POST", "/v1/messages/batch", body={"messages": messages})
+        results = doc.get("results")
+        if not isinstance(results, list) or len(results) != len(messages):
+            raise PlatformError(f"batch send answered {type(results).__name__} for {len(messages)} messages")
+        return [dict(r) for r in results]
+
+    def message_statuses(self, message_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        doc, _ = self._with_retry(self._request, "POST", "/v1/messages/status", body={"message_ids": list(message_ids)})
+        statuses = doc.get("statuses")
+        if not isinstance(statuses, dict):
+            raise PlatformError("message status answer has no statuses object")
+        return {str(k): dict(v) for k, v in statuses.items()}

@@ -168,8 +168,10 @@ def next_send_time(phone_e164: str, now: datetime, quiet: QuietHours) -> datetim
     :data:`SEARCH_HORIZON` (only possible with a narrow window and zones far apart).
     """
     _require_aware(now)
-    now_utc = now.astimezone(UTC)
-    zones = _zones_for(phone_e164, quiet)
+    return _next_in(_zones_for(phone_e164, quiet), now.astimezone(UTC), quiet, phone_e164)
+
+
+def _next_in(zones: tuple[ZoneInfo, ...], now_utc: datetime, quiet: QuietHours, label: str) -> datetime:
     if _sendable_in(zones, now_utc, quiet):
         return now_utc
     horizon = now_utc + SEARCH_HORIZON
@@ -185,9 +187,25 @@ def next_send_time(phone_e164: str, now: datetime, quiet: QuietHours) -> datetim
         if _sendable_in(zones, candidate, quiet):
             return candidate
     raise NoCommonWindowError(
-        f"{phone_e164}: no instant within {SEARCH_HORIZON} of {now_utc.isoformat()} is inside "
+        f"{label}: no instant within {SEARCH_HORIZON} of {now_utc.isoformat()} is inside "
         f"{quiet.start.isoformat()}-{quiet.end.isoformat()} in all of {[z.key for z in zones]}"
     )
+
+
+def wave_send_time(phone_e164: str, now: datetime, quiet: QuietHours) -> datetime:
+    """When a wave may text this number: :func:`next_send_time`, with a policy for impossible numbers.
+
+    A number whose candidate zones never share a window (a +1 8xx toll-free number maps to ~40 zones
+    from Pacific/Guam to America/St_Johns) would otherwise wait forever. Such a recipient is neither
+    dropped nor sent at an arbitrary hour: the quiet hours are applied in ``quiet.fallback_tz`` only
+    (the campaign's home zone), which is what a human operator would decide for a number of unknown
+    location.
+    """
+    _require_aware(now)
+    try:
+        return next_send_time(phone_e164, now, quiet)
+    except NoCommonWindowError:
+        return _next_in((_zone(quiet.fallback_tz),), now.astimezone(UTC), quiet, phone_e164)
 
 
 def split_sendable(

@@ -14,6 +14,7 @@ from sms_response.scheduling import (
     next_send_time,
     recipient_timezones,
     split_sendable,
+    wave_send_time,
 )
 
 NEW_YORK = "+12125550100"
@@ -186,3 +187,15 @@ def test_next_send_time_properties(now: datetime, phone: str, quiet: QuietHours)
         while probe < result:
             assert not is_sendable(phone, probe, quiet)
             probe += timedelta(minutes=15)
+
+
+def test_wave_policy_sends_toll_free_numbers_in_the_fallback_zone() -> None:
+    # A narrow window: the ~40 zones of a toll-free number never share an hour of it.
+    quiet = QuietHours(time(8, 0), time(9, 0), fallback_tz="America/New_York")
+    now = utc(2026, 11, 20, 5, 0)  # 00:00 in New York
+    with pytest.raises(NoCommonWindowError):
+        next_send_time(TOLL_FREE, now, quiet)
+    # Not dropped, not sent at night: 08:00 New York time (EST = UTC-5).
+    assert wave_send_time(TOLL_FREE, now, quiet) == utc(2026, 11, 20, 13, 0)
+    # Numbers with a common window are untouched by the policy.
+    assert wave_send_time(LOS_ANGELES, now, quiet) == next_send_time(LOS_ANGELES, now, quiet)
