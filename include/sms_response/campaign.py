@@ -15,6 +15,9 @@ tables say it stopped:
 * Every batch is re-checked against consent right before it goes out: a number that opted out after
   the plan is marked ``skipped_opted_out`` and never sent.
 * Quiet hours: a recipient outside its local sending window gets ``send_after`` and waits.
+
+Connections passed here must be in autocommit mode: each step commits its own transaction blocks,
+and an implicit outer transaction would hide a committed ``sending`` mark from a crash-resume.
 """
 
 from __future__ import annotations
@@ -216,7 +219,13 @@ VALUES (%s, %s, %s, %s, %s)
 """
 
 
+def _require_autocommit(conn: Conn) -> None:
+    if not conn.autocommit:
+        raise ValueError("wave steps need an autocommit connection (each step commits its own transactions)")
+
+
 def _stored_plan(conn: Conn, request_key: str) -> WavePlan | None:
+    _require_autocommit(conn)
     row = conn.execute(
         "SELECT mailing_name, status, params, audience_size, holdout_size FROM wave_runs WHERE request_key = %s",
         (request_key,),
@@ -403,6 +412,7 @@ def profile_import_file(conn: Conn, mailing: str, known_custom: Sequence[str]) -
 
 def start_profile_update(conn: Conn, client: EventApiClient, mailing: str) -> str:
     """Start (once) the contact update import of the wave's recipients; returns the import's resource id."""
+    _require_autocommit(conn)
     row = conn.execute("SELECT import_id FROM wave_runs WHERE mailing_name = %s", (mailing,)).fetchone()
     if row is None:
         raise WaveError(f"no wave {mailing}")
@@ -499,6 +509,7 @@ def send_phase(
     """Send every due recipient of ``phase`` in batches; recipients outside quiet hours wait (``send_after``)."""
     if phase not in ("sample", "full"):
         raise ValueError(f"phase must be sample or full, not {phase!r}")
+    _require_autocommit(conn)
     spec = wave_spec(conn, mailing)
     quiet = spec.quiet_hours()
     size = batch_size or spec.batch_size
@@ -650,6 +661,7 @@ def evaluate_sample(
     Not ready (``ready=False``) while the platform still reports a sample message as pending.
     Raises :class:`SampleBelowThreshold` (and records ``sample_failed``) when too few were delivered.
     """
+    _require_autocommit(conn)
     spec = wave_spec(conn, mailing)
     status = wave_status(conn, mailing)
     if status in ("sample_passed", "sending", "completed"):

@@ -30,3 +30,4 @@ def default_args(execution_timeout: timedelta) -> dict[str, object]:
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": execution_timeout,
     }
+TAGS_WAVES = ["sms", "campaign", "wave"]

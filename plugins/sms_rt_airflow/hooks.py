@@ -17,7 +17,8 @@ from sms_rt_airflow.constants import PLATFORM_CONN_ID, RESPONSE_DB_CONN_ID
 class SmsPlatformHook(BaseHook):
     """The SMS platform's event API. Connection: host (+ port, schema http/https), password = API token.
 
-    Extras (all optional): ``timeout_connect``, ``timeout_read`` (seconds), ``retries`` (attempts per page).
+    Extras (all optional): ``timeout_connect``, ``timeout_read`` (seconds), ``retries`` (attempts per call),
+    ``short_link_base`` (the short-link domain of campaign waves; default ``<host>/r``).
     """
 
     conn_name_attr = "sms_platform_conn_id"
@@ -30,20 +31,39 @@ class SmsPlatformHook(BaseHook):
         self.conn_id = sms_platform_conn_id
 
     def get_conn(self) -> EventApiClient:
-        conn = self.get_connection(self.conn_id)
-        host = conn.host or ""
-        if "://" in host:
-            base = host
-        else:
-            scheme = conn.schema or "https"
-            base = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
-        extra: dict[str, Any] = conn.extra_dejson or {}
-        return EventApiClient(
-            base,
-            conn.password or "",
-            timeout=(float(extra.get("timeout_connect", 5)), float(extra.get("timeout_read", 60))),
-            retry=RetryPolicy(attempts=int(extra.get("retries", 8))),
-        )
+        return client_from_connection(self.get_connection(self.conn_id))
+
+    def short_link_base(self) -> str:
+        """Where per-recipient short links point: extra ``short_link_base``, else the platform's ``/r``."""
+        return short_link_base(self.get_connection(self.conn_id))
+
+    @classmethod
+    async def aget_client(cls, conn_id: str = PLATFORM_CONN_ID) -> EventApiClient:
+        """The client, for triggers: the connection is fetched inside the triggerer, never serialised."""
+        return client_from_connection(await cls.aget_connection(conn_id))
+
+
+def _base_url(conn: Any) -> str:
+    host = conn.host or ""
+    if "://" in host:
+        return str(host)
+    scheme = conn.schema or "https"
+    return f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
+
+
+def client_from_connection(conn: Any) -> EventApiClient:
+    extra: dict[str, Any] = conn.extra_dejson or {}
+    return EventApiClient(
+        _base_url(conn),
+        conn.password or "",
+        timeout=(float(extra.get("timeout_connect", 5)), float(extra.get("timeout_read", 60))),
+        retry=RetryPolicy(attempts=int(extra.get("retries", 8))),
+    )
+
+
+def short_link_base(conn: Any) -> str:
+    extra: dict[str, Any] = conn.extra_dejson or {}
+    return str(extra.get("short_link_base") or f"{_base_url(conn).rstrip('/')}/r")
 
 
 class ResponseDbHook(BaseHook):

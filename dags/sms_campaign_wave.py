@@ -1,0 +1,98 @@
+"""
+### SMS campaign wave: the next wave to responders or non-responders of a mailing
+
+Trigger it from the UI form, the REST API (`POST /api/v2/dags/sms_campaign_wave/dagRuns` with a
+`conf`) or another DAG. Steps, each resumable (state lives in `wave_runs` / `wave_recipients`):
+
+1. **plan_wave**: the chosen segment of the source mailing joined with `contacts`, minus every
+   opted-out number and everyone already in the new mailing; registers the unique mailing name
+   `<campaign>_<wave>_<run timestamp>` in `mailings`; holdout, sample and variant assignment
+   (deterministic); messages rendered with per-recipient short links. A **dry run** reports audience
+   size, parts and credits and writes and sends nothing (later tasks skip).
+2. **update_profiles**: contact update import (base64 CSV + column mappings); polled in the
+   triggerer until Completed/Failed; numbers the platform does not know are not sent.
+3. **send_sample** → **sample_gate**: waits `sample_wait_minutes` for responses, checks the sample's
+   delivery rate against `sample_threshold` (below: the run fails, nothing else is sent), picks the
+   winning variant (click or conversion rate, one-sided z-test, minimum sample per variant).
+4. **send_full**: the rest in batches with per-recipient idempotency keys; consent re-checked per
+   batch; recipients outside their local quiet hours wait (deferred) until their window opens.
+
+A retry or re-run of any task never texts anyone twice; the holdout is recorded, never sent.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from sms_rt_airflow.constants import MAILING_NAME_PATTERN, TAGS_WAVES, default_args
+from sms_rt_airflow.wave_operators import ProfileUpdateOperator, SampleGateOperator, WaveSendOperator
+
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+@dag(
+    dag_id="sms_campaign_wave",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=4,
+    dagrun_timeout=timedelta(days=3),
+    doc_md=__doc__,
+    tags=TAGS_WAVES,
+    default_args=default_args(execution_timeout=timedelta(hours=2)),
+    params={
+        "campaign_code": Param("", type="string", minLength=1, maxLength=40, pattern=r"^[A-Za-z0-9_\-]+$",
+                               description="Campaign code (first part of the wave's mailing name)."),
+        "source_mailing": Param("", type="string", pattern=MAILING_NAME_PATTERN,
+                                description="The mailing whose segment this wave follows up."),
+        "segment": Param("non_responders", type="string", enum=["responders", "non_responders"]),
+        "wave_name": Param("", type="string", minLength=1, maxLength=60,
+                           description="Wave / process-box name, e.g. 'Reminder'."),
+        "template": Param("", type="string", minLength=1, maxLength=1000,
+                          description="Message; placeholders {given_name} {surname} {email} {postal_code} "
+                                      "{custom_<attribute>}; links become per-recipient short links."),
+        "variants": Param({}, type="object", additionalProperties={"type": "string", "minLength": 1},
+                          description="Optional A/B variants {name: template}; the first is the control."),
+        "sample_size": Param(10, type="integer", minimum=1, maximum=100000),
+        "sample_threshold": Param(0.9, type="number", minimum=0, maximum=1,
+                                  description="Minimum delivery rate of the sample to go on."),
+        "sample_wait_minutes": Param(60, type="number", minimum=0, maximum=1440,
+                                     description="Time for the sample's responses before judging it."),
+        "batch_size": Param(100, type="integer", minimum=1, maximum=1000),
+        "dry_run": Param(False, type="boolean"),
+        "holdout_pct": Param(0.0, type="number", minimum=0, maximum=50,
+                             description="Share of the audience recorded but never sent (lift baseline)."),
+        "quiet_hours_start": Param("08:00", type="string", pattern=HHMM),
+        "quiet_hours_end": Param("21:00", type="string", pattern=HHMM),
+        "quiet_hours_fallback_tz": Param("America/New_York", type="string",
+                                         description="Zone for numbers without a usable time zone."),
+        "winner_metric": Param("click_rate", type="string", enum=["click_rate", "conversion_rate"]),
+        "min_per_variant": Param(30, type="integer", minimum=0),
+    },
+)
+def sms_campaign_wave() -> None:
+    @task
+    def plan_wave(**context: object) -> dict[str, object]:
+        """Audience, unique mailing name, holdout / sample / variants, messages with short links."""
+        from sms_rt_airflow import wave_tasks
+
+        return wave_tasks.plan(context)
+
+    @task(trigger_rule="none_failed")
+    def wave_report(**context: object) -> dict[str, object]:
+        """Recipients by state, winner, sample outcome."""
+        from sms_rt_airflow import wave_tasks
+
+        return wave_tasks.report(context)
+
+    profiles = ProfileUpdateOperator(task_id="update_profiles")
+    sample = WaveSendOperator(task_id="send_sample", phase="sample")
+    gate = SampleGateOperator(task_id="sample_gate", sample_wait_minutes="{{ params.sample_wait_minutes }}")
+    full = WaveSendOperator(task_id="send_full", phase="full")
+    plan_wave() >> profiles >> sample >> gate >> full >> wave_report()
+
+
+sms_campaign_wave()

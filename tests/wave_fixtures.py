@@ -1,0 +1,41 @@
+"""Helpers shared by the wave tests: a source mailing's segment and contacts, written as the pipeline would."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+SENT_AT = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+
+def seed_segment(conn: psycopg.Connection[Any], mailing: str, members: Mapping[str, str]) -> int:
+    """A complete segment run of ``mailing`` with {phone: segment}, made current; returns its id."""
+    with conn.transaction():
+        conn.execute("INSERT INTO mailings (mailing_name, campaign_code) VALUES (%s, 'SEED') ON CONFLICT DO NOTHING",
+                     (mailing,))
+        row = conn.execute("INSERT INTO segment_runs (mailing_name, status, response_window) "
+                           "VALUES (%s, 'complete', '72 hours') RETURNING segment_run_id", (mailing,)).fetchone()
+        assert row is not None
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO segment_members (segment_run_id, segment, mailing_name, phone_e164, sent_at) "
+                "VALUES (%s, %s, %s, %s, %s)", [(row[0], seg, mailing, p, SENT_AT) for p, seg in members.items()],
+            )
+        conn.execute("INSERT INTO segment_current VALUES (%s, %s) ON CONFLICT (mailing_name) "
+                     "DO UPDATE SET segment_run_id = EXCLUDED.segment_run_id", (mailing, row[0]))
+    return int(row[0])
+
+
+def seed_contacts(conn: psycopg.Connection[Any], phones: Sequence[str], custom: Mapping[str, Any] | None = None) -> None:
+    """Contact attributes for the phones: names derived from the position, optional custom attributes."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO contacts (phone_e164, contact_id, email, given_name, surname, postal_code, custom) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (phone_e164) DO NOTHING",
+            [(p, f"c{i}", f"p{i}@shop.example", f"Name{i}", f"Surname{i}", f"{10000 + i}", Jsonb(dict(custom or {})))
+             for i, p in enumerate(phones)],
+        )
