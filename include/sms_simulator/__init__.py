@@ -12,6 +12,7 @@ from __future__ import annotations
 from .app import ApiConfig, create_app
 from .faults import FaultConfig
 from .model import SimulatorConfig, build_campaign
+from .push import PushError, PushState, WaveBehaviour
 from .server import SimulatorServer
 from .state import Contact, PageError, PlatformState
 
@@ -21,8 +22,11 @@ __all__ = [
     "FaultConfig",
     "PageError",
     "PlatformState",
+    "PushError",
+    "PushState",
     "SimulatorConfig",
     "SimulatorServer",
+    "WaveBehaviour",
     "build_state",
     "create_app",
 ]

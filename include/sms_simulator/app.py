@@ -13,8 +13,19 @@ the server only ever listens on loopback.  Never expose them on a real network.
 * ``GET  /sim/truth/all``         - campaign-wide truth incl. segments.
 * ``GET  /sim/stats``             - request/page/fault/auth counters.
 * ``POST /sim/stats/reset``       - zero the counters.
-* ``GET  /sim/config``            - current fault config.
-* ``POST /sim/config``            - partial update of the fault config (JSON object).
+* ``GET  /sim/config``            - current fault config and wave behaviour.
+* ``POST /sim/config``            - partial update of the fault config (JSON object); a ``wave``
+  key holds a partial update of the wave behaviour (``WaveBehaviour`` fields).
+
+Push side (see ``push.py``):
+
+* ``POST /v1/contacts/imports``, ``GET /v1/contacts/imports/{id}``, ``GET /v1/contacts/fields``.
+* ``POST /v1/messages/batch``  - exactly-once sends by idempotency key; drives the behaviour model.
+* ``POST /v1/messages/status`` - ``{"message_ids": [...]}`` -> delivery status per message.
+* ``GET  /r/{token}``          - public short link (no auth): 302 to the target, records a click.
+* ``GET  /sim/sends``          - send counts per mailing and phone (exactly-once proof).
+* ``GET  /sim/truth/wave?mailing=NAME`` - truth of a wave mailing (``PushState.wave_truth``).
+* ``GET|POST /sim/send-gate``  - ``{"block_after": K}`` / ``{"release": true}``: hold a batch mid-way.
 """
 
 from __future__ import annotations
@@ -24,18 +35,18 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from .faults import FaultConfig, FaultDecider
 from .model import parse_aware, to_us
-from .push import SYSTEM_FIELDS, PushError, PushState
+from .push import SYSTEM_FIELDS, PushError, PushState, WaveBehaviour
 from .state import DEFAULT_LIMIT, MAX_LIMIT, PageError, PlatformState
 
 JSON_MEDIA_TYPE = "application/json"
@@ -188,7 +199,18 @@ async def _cut_stream(body: bytes) -> AsyncIterator[bytes]:
     raise SimulatedConnectionCut("simulated connection cut")
 
 
-def create_app(state: PlatformState, config: ApiConfig) -> FastAPI:
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def create_app(
+    state: PlatformState,
+    config: ApiConfig,
+    *,
+    behaviour: WaveBehaviour | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The simulator app; ``behaviour`` drives wave sends, ``clock`` (default: now, UTC) times them."""
     _install_log_filter()
     runtime = SimulatorRuntime(state, config.token, FaultDecider(config.faults), SimStats())
     app = FastAPI(title="SMS platform simulator", docs_url=None, redoc_url=None, openapi_url=None)
@@ -262,7 +284,7 @@ def create_app(state: PlatformState, config: ApiConfig) -> FastAPI:
         runtime.stats.reset()
         return runtime.stats.snapshot()
 
-    push = PushState(state)
+    push = PushState(state, behaviour=behaviour or WaveBehaviour(), clock=clock or (lambda: datetime.now(UTC)))
     app.state.push = push
 
     @app.post("/v1/contacts/imports", status_code=201)
@@ -295,18 +317,68 @@ def create_app(state: PlatformState, config: ApiConfig) -> FastAPI:
             return _error(401, "unauthorized")
         try:
             body = await request.json()
-            results = push.send_batch(body.get("messages") if isinstance(body, dict) else None)
+            messages = body.get("messages") if isinstance(body, dict) else None
+            # In a worker thread: the send gate may hold it, and the event loop must keep serving.
+            results = await run_in_threadpool(push.send_batch, messages, _base_url(request))
         except (ValueError, PushError) as exc:
             return _error(400, str(exc))
         return JSONResponse({"results": results})
+
+    @app.post("/v1/messages/status")
+    async def message_status(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, "unauthorized")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "body must be JSON")
+        ids = body.get("message_ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            return _error(400, "message_ids must be a list of strings")
+        return JSONResponse({"statuses": push.message_statuses(ids)})
+
+    @app.get("/r/{token}")
+    async def short_link(token: str, request: Request) -> Response:
+        target = await run_in_threadpool(push.click, token, _base_url(request))
+        if target is None:
+            return _error(404, "unknown link")
+        return RedirectResponse(target, status_code=302)
 
     @app.get("/sim/sends")
     async def sim_sends() -> dict[str, Any]:
         return push.send_counts()
 
+    @app.get("/sim/truth/wave")
+    async def sim_truth_wave(request: Request) -> Response:
+        mailing = request.query_params.get("mailing")
+        if not mailing:
+            return _error(400, "mailing is required")
+        return JSONResponse(await run_in_threadpool(push.wave_truth, mailing))
+
+    @app.get("/sim/send-gate")
+    async def sim_send_gate() -> dict[str, Any]:
+        return push.send_gate_status()
+
+    @app.post("/sim/send-gate")
+    async def sim_send_gate_update(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "body must be JSON")
+        if not isinstance(body, dict) or (body.get("release") is True) == ("block_after" in body):
+            return _error(400, 'body must be {"block_after": K} or {"release": true}')
+        try:
+            if body.get("release") is True:
+                status = push.release_send_gate()
+            else:
+                status = push.arm_send_gate(body["block_after"])
+        except PushError as exc:
+            return _error(400, str(exc))
+        return JSONResponse(status)
+
     @app.get("/sim/config")
     async def sim_config() -> dict[str, Any]:
-        return {"faults": runtime.decider.config.to_json()}
+        return {"faults": runtime.decider.config.to_json(), "wave": push.behaviour.to_json()}
 
     @app.post("/sim/config")
     async def sim_config_update(request: Request) -> Response:
@@ -316,10 +388,16 @@ def create_app(state: PlatformState, config: ApiConfig) -> FastAPI:
             return _error(400, "body must be JSON")
         if not isinstance(changes, dict):
             return _error(400, "body must be a JSON object")
+        fault_changes = {k: v for k, v in changes.items() if k != "wave"}
+        wave_changes = changes.get("wave", {})
+        if not isinstance(wave_changes, dict):
+            return _error(400, "wave must be a JSON object")
         try:
-            updated = runtime.decider.update(changes)
+            behaviour = push.behaviour.updated(wave_changes)  # validated before anything changes
+            updated = runtime.decider.update(fault_changes)
         except (TypeError, ValueError) as exc:
             return _error(400, str(exc))
-        return JSONResponse({"faults": updated.to_json()})
+        push.behaviour = behaviour
+        return JSONResponse({"faults": updated.to_json(), "wave": behaviour.to_json()})
 
     return app

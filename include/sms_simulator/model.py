@@ -416,6 +416,31 @@ class ModelRecord:
         return dumps(self.campaign.render(self))
 
 
+def str_attr(name: str, value: str) -> dict[str, str]:
+    return {"name": name, "value": value, "type": "string"}
+
+
+def num_attr(name: str, value: str) -> dict[str, str]:
+    # The platform ships every value as a string and marks numbers by type.
+    return {"name": name, "value": value, "type": "number"}
+
+
+def interaction_attributes(e: Event, url: str) -> list[dict[str, str]]:
+    """Attributes of an interactedSMS event after eventId/mailingName; ``url`` is the clicked link."""
+    attrs = [str_attr("interactionType", e.interaction or "")]
+    if e.interaction in ("click", "conversion"):
+        attrs += [str_attr("url", url), str_attr("linkToken", e.link_token or "")]
+        if e.value is not None:
+            attrs.append(num_attr("value", e.value))
+    elif e.interaction == "reply":
+        attrs += [str_attr("messageBody", e.text or ""), str_attr("keyword", e.keyword or "")]
+    elif e.interaction == "action":
+        attrs.append(str_attr("actionName", e.text or ""))
+    elif e.interaction in ("opt_out", "opt_in"):
+        attrs += [str_attr("keyword", e.keyword or ""), str_attr("messageBody", e.text or "")]
+    return attrs
+
+
 # ---------------------------------------------------------------------------
 # Campaign: the generated world plus ground truth
 # ---------------------------------------------------------------------------
@@ -447,13 +472,7 @@ class Campaign:
         return mailing.template.format(url=LINK_BASE + link_token)
 
     def _attributes(self, e: Event) -> list[dict[str, str]]:
-        def s(name: str, value: str) -> dict[str, str]:
-            return {"name": name, "value": value, "type": "string"}
-
-        def n(name: str, value: str) -> dict[str, str]:
-            # The platform ships every value as a string and marks numbers by type.
-            return {"name": name, "value": value, "type": "number"}
-
+        s, n = str_attr, num_attr
         attrs = [s("eventId", e.event_id), s("mailingName", e.mailing)]
         if e.code == SENT:
             mailing = self.mailings[e.mailing_index]
@@ -469,18 +488,7 @@ class Campaign:
                 s("carrierNetwork", self.recipients[e.recipient].carrier),
             ]
             return attrs
-        attrs.append(s("interactionType", e.interaction or ""))
-        if e.interaction in ("click", "conversion"):
-            attrs += [s("url", LINK_BASE + (e.link_token or "")), s("linkToken", e.link_token or "")]
-            if e.value is not None:
-                attrs.append(n("value", e.value))
-        elif e.interaction == "reply":
-            attrs += [s("messageBody", e.text or ""), s("keyword", e.keyword or "")]
-        elif e.interaction == "action":
-            attrs.append(s("actionName", e.text or ""))
-        elif e.interaction in ("opt_out", "opt_in"):
-            attrs += [s("keyword", e.keyword or ""), s("messageBody", e.text or "")]
-        return attrs
+        return attrs + interaction_attributes(e, LINK_BASE + (e.link_token or ""))
 
     def _event_obj(self, e: Event, event_id: str | None = None) -> dict[str, Any]:
         recipient = self.recipients[e.recipient]
@@ -811,7 +819,7 @@ class OptOutCandidate:
 
 
 class _Generator:
-    """Per-recipient behaviour; reusable for a single send (e.g. a future batch-send API)."""
+    """Per-recipient behaviour; ``responses`` also drives single batch sends (push.WaveBehaviour)."""
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config

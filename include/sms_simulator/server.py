@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -10,6 +12,7 @@ import uvicorn
 
 from .app import ApiConfig, SimulatorRuntime, create_app, get_runtime
 from .faults import FaultConfig
+from .push import PushState, WaveBehaviour
 from .state import PlatformState
 
 
@@ -47,6 +50,8 @@ class SimulatorServer:
         *,
         token: str,
         faults: FaultConfig | None = None,
+        behaviour: WaveBehaviour | None = None,
+        clock: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
@@ -54,7 +59,9 @@ class SimulatorServer:
         shutdown_timeout: float = 10.0,
     ) -> None:
         self.state = state
-        self.app = create_app(state, ApiConfig(token=token, faults=faults or FaultConfig()))
+        self.app = create_app(
+            state, ApiConfig(token=token, faults=faults or FaultConfig()), behaviour=behaviour, clock=clock
+        )
         self._host = host
         self._port = port
         self._log_level = log_level
@@ -67,6 +74,12 @@ class SimulatorServer:
     @property
     def runtime(self) -> SimulatorRuntime:
         return get_runtime(self.app)
+
+    @property
+    def push(self) -> PushState:
+        """The push side: sends, short links, send gate and wave truth."""
+        push: PushState = self.app.state.push
+        return push
 
     @property
     def base_url(self) -> str:
@@ -109,11 +122,14 @@ class SimulatorServer:
             raise RuntimeError(f"simulator did not start on {self._host}:{self._port}")
         host = f"[{self._host}]" if ":" in self._host else self._host
         self._base_url = f"http://{host}:{self.port}"
+        self.push.public_base = self._base_url
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
+        # A batch held by the send gate would otherwise pin a worker thread past shutdown.
+        self.push.release_send_gate()
         server.should_exit = True
         thread.join(self._shutdown_timeout)
         if thread.is_alive():

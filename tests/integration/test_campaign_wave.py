@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 import requests
+from wave_fixtures import seed_contacts, seed_segment
 
 from sms_response.campaign import (
     SampleBelowThreshold,
@@ -30,7 +31,6 @@ from sms_response.mapping import load_mapping
 from sms_response.platform import EventApiClient
 from sms_response.report import fingerprint
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state
-from tests.wave_fixtures import seed_contacts, seed_segment
 
 pytestmark = pytest.mark.integration
 TOKEN = "wave-token"
@@ -161,7 +161,7 @@ def test_dry_run_reports_parts_and_credits_and_writes_nothing(
 def test_a_wave_texts_every_recipient_exactly_once_and_never_the_holdout(
     adb: psycopg.Connection[Any], sim: SimulatorServer, client: EventApiClient
 ) -> None:
-    phones = known_phones(sim)[:40] + [UNKNOWN_PHONE]
+    phones = known_phones(sim)[:41] + [UNKNOWN_PHONE]
     setup_source(adb, phones, **{"loyalty tier": "gold"})
     plan = plan_wave(adb, spec(holdout_pct=10), request_key="dag/run", stamp=STAMP, short_link_base="https://t.example/r")
     mailing = plan.mailing_name
@@ -318,7 +318,7 @@ def test_the_winning_variant_is_chosen_by_click_rate_and_used_for_the_full_send(
     mailing = plan.mailing_name
     update_profiles(adb, client, mailing)
     send_phase(adb, client, mailing, "sample", now=lambda: ALL_AWAKE)
-    result = evaluate_sample(adb, client, load_mapping(), mailing, now=lambda: datetime.now(UTC) + timedelta(hours=3),
+    result = evaluate_sample(adb, client, load_mapping(), mailing, now=lambda: ALL_AWAKE + timedelta(hours=3),
                              short_link_base=sim.base_url + "/r")
     assert result.winner == "B", result.winner_reason
     assert result.variant_stats["B"]["successes"] > result.variant_stats["A"]["successes"]
