@@ -41,8 +41,14 @@ DELIVERY_POLL = timedelta(minutes=1)
 
 
 def request_key(context: Any) -> str:
+    """What identifies one wave request: the DAG and the run's logical date, else its run id.
+
+    A logical date is unique per DAG, and survives what a run id does not: ``airflow dags test`` or a
+    deleted-and-recreated run for the same date picks up the same wave instead of planning a second one.
+    """
     dag_run = context["dag_run"]
-    return f"{dag_run.dag_id}/{dag_run.run_id}"
+    logical_date = getattr(dag_run, "logical_date", None)
+    return f"{dag_run.dag_id}/{logical_date.isoformat() if logical_date else dag_run.run_id}"
 
 
 def wave_of(conn: Any, context: Any) -> str:

@@ -45,7 +45,10 @@ def plan(context: Any) -> dict[str, Any]:
         spec = spec_from_params(params)
     except (WaveError, TemplateError, KeyError, ValueError) as exc:
         raise AirflowFailException(f"invalid wave request: {exc}") from exc
-    stamp = context["dag_run"].run_after
+    dag_run = context["dag_run"]
+    # Stable for the run (a retry or re-run of it gets the same mailing name): the logical date when the
+    # run has one, else the moment it was triggered for.
+    stamp = dag_run.logical_date or dag_run.run_after
     base = SmsPlatformHook().short_link_base()
     with db_connection() as conn:
         try:
