@@ -88,10 +88,16 @@ def sms_campaign_wave() -> None:
 
         return wave_tasks.report(context)
 
-    profiles = ProfileUpdateOperator(task_id="update_profiles")
-    sample = WaveSendOperator(task_id="send_sample", phase="sample")
-    gate = SampleGateOperator(task_id="sample_gate", sample_wait_minutes="{{ params.sample_wait_minutes }}")
-    full = WaveSendOperator(task_id="send_full", phase="full")
+    profiles = ProfileUpdateOperator(
+        task_id="update_profiles", doc_md="Contact update import of the recipients; polled in the triggerer.")
+    sample = WaveSendOperator(
+        task_id="send_sample", phase="sample", doc_md="Send the sample (split across variants), exactly once.")
+    gate = SampleGateOperator(
+        task_id="sample_gate", sample_wait_minutes="{{ params.sample_wait_minutes }}",
+        doc_md="Wait for the sample's outcome; stop below the delivery threshold; pick the winning variant.")
+    full = WaveSendOperator(
+        task_id="send_full", phase="full",
+        doc_md="Send everyone else in batches with idempotency keys; wait for quiet hours to end.")
     plan_wave() >> profiles >> sample >> gate >> full >> wave_report()
 
 

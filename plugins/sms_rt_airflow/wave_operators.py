@@ -19,19 +19,10 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from sms_response.campaign import (
-    WaveError,
-    evaluate_sample,
-    finish_profile_update,
-    sample_sent_at,
-    send_phase,
-    start_profile_update,
-    wave_status,
-)
-from sms_response.mapping import load_mapping
 from sms_rt_airflow.constants import PLATFORM_CONN_ID
-from sms_rt_airflow.hooks import SmsPlatformHook
-from sms_rt_airflow.tasks import db_connection
+
+# The DAG file imports this module at parse time: the domain library, psycopg and requests are
+# imported inside the methods that run in a worker or the triggerer.
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +68,8 @@ class ContactImportTrigger(BaseTrigger):
                  "timeout": self.timeout})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from sms_rt_airflow.hooks import SmsPlatformHook
+
         client = await SmsPlatformHook.aget_client(self.conn_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -105,6 +98,10 @@ class ProfileUpdateOperator(BaseOperator):
         self.poll_interval = poll_interval
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from sms_response.campaign import WaveError, start_profile_update, wave_status
+        from sms_rt_airflow.hooks import SmsPlatformHook
+        from sms_rt_airflow.tasks import db_connection
+
         client = SmsPlatformHook(self.platform_conn_id).get_conn()
         with db_connection() as conn:
             mailing = wave_of(conn, context)
@@ -121,6 +118,9 @@ class ProfileUpdateOperator(BaseOperator):
         return {}  # not reached: defer raises
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        from sms_response.campaign import WaveError, finish_profile_update
+        from sms_rt_airflow.tasks import db_connection
+
         with db_connection() as conn:
             mailing = wave_of(conn, context)
             if event.get("status") == "Timeout":
@@ -143,6 +143,10 @@ class WaveSendOperator(BaseOperator):
         self.platform_conn_id = platform_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from sms_response.campaign import send_phase
+        from sms_rt_airflow.hooks import SmsPlatformHook
+        from sms_rt_airflow.tasks import db_connection
+
         client = SmsPlatformHook(self.platform_conn_id).get_conn()
         try:
             with db_connection() as conn:
@@ -176,6 +180,11 @@ class SampleGateOperator(BaseOperator):
         self.platform_conn_id = platform_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from sms_response.campaign import WaveError, evaluate_sample, sample_sent_at, wave_status
+        from sms_response.mapping import load_mapping
+        from sms_rt_airflow.hooks import SmsPlatformHook
+        from sms_rt_airflow.tasks import db_connection
+
         hook = SmsPlatformHook(self.platform_conn_id)
         client = hook.get_conn()
         try:
