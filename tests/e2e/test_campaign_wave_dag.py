@@ -209,3 +209,37 @@ def test_a_send_task_killed_mid_batch_resumes_without_texting_anyone_twice(
     # And the platform's own event stream has one sentSMS per phone.
     events = requests.get(f"{wave_sim.base_url}/sim/truth/wave", params={"mailing": mailing}, timeout=10).json()
     assert events["sent"] == len(phones)
+
+
+def test_a_dry_run_reports_and_sends_nothing(
+    dagbag: Any, wave_env: dict[str, str], db: psycopg.Connection[TupleRow], wave_sim: SimulatorServer
+) -> None:
+    from sms_response.report import fingerprint
+
+    seed_source(db, known_phones(wave_sim)[:30])
+    before = fingerprint(db)
+    dr = dagbag.dags["sms_campaign_wave"].test(logical_date=datetime(2026, 11, 23, 12, tzinfo=UTC),
+                                               run_conf=conf(dry_run=True))
+    assert "success" in str(dr.state).lower()
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert states["plan_wave"].endswith("success")
+    assert all(states[t].endswith("skipped") for t in ("update_profiles", "send_sample", "sample_gate", "send_full"))
+    assert fingerprint(db) == before
+    assert wave_sim.push.send_counts()["total"] == 0
+
+
+def test_a_sample_below_the_threshold_fails_the_run_after_the_sample(
+    dagbag: Any, wave_env: dict[str, str], db: psycopg.Connection[TupleRow], wave_sim: SimulatorServer
+) -> None:
+    seed_source(db, known_phones(wave_sim)[:40])
+    requests.post(f"{wave_sim.base_url}/sim/config", json={"wave": {"failure_rate": 1.0}},
+                  timeout=10).raise_for_status()
+    dr = dagbag.dags["sms_campaign_wave"].test(logical_date=datetime(2026, 11, 23, 12, tzinfo=UTC),
+                                               run_conf=conf(sample_threshold=0.9))
+    assert "failed" in str(dr.state).lower()
+    states = {ti.task_id: (str(ti.state), ti.try_number) for ti in dr.get_task_instances()}
+    assert states["sample_gate"][0].endswith("failed") and states["sample_gate"][1] == 1  # no retries burned
+    assert not states["send_full"][0].endswith("success")
+    assert wave_sim.push.send_counts()["total"] == 5
+    row = db.execute("SELECT status, reason FROM wave_runs").fetchone()
+    assert row is not None and row[0] == "sample_failed" and "below the threshold 90.0%" in row[1]
