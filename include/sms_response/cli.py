@@ -3,6 +3,8 @@
     sms-rt migrate            apply the versioned migrations to the response schema
     sms-rt report             per-table counts and per-window reconciliation
     sms-rt fingerprint        md5 of every table (to prove a rerun changed nothing)
+    sms-rt segment-sizes      current segment run and sizes per mailing (JSON)
+    sms-rt wave MAILING       a campaign wave: status, winner, sample outcome, recipients by state
     sms-rt embedded start|stop|url
 """
 
@@ -37,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply migrations (idempotent)")
     sub.add_parser("report", help="table counts and window reconciliation")
     sub.add_parser("fingerprint", help="table fingerprints as JSON")
+    sub.add_parser("segment-sizes", help="current segment run and sizes per mailing as JSON")
+    wave = sub.add_parser("wave", help="report of one campaign wave")
+    wave.add_argument("mailing")
     emb = sub.add_parser("embedded", help="the embedded PostgreSQL server under .local/")
     emb.add_argument("action", choices=["start", "stop", "url"])
     args = parser.parse_args(argv)
@@ -56,7 +61,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"schema {settings.schema} at revision {rev} on {_redact(url)}")
             return 0
         with connection(url, settings.schema) as conn:
-            if args.cmd == "report":
+            if args.cmd == "wave":
+                from sms_response.campaign import wave_report
+
+                print(json.dumps(wave_report(conn, args.mailing), indent=1, default=str))
+            elif args.cmd == "segment-sizes":
+                print(json.dumps(report.segment_sizes(conn)))
+            elif args.cmd == "report":
                 counts, recon = report.table_counts(conn), report.reconciliation(conn)
                 print(report.format_report(counts, recon, report.segment_sizes(conn)))
             else:
