@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSkipException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -176,8 +177,12 @@ class FlowchartTriggerSensor(BaseSensorOperator):
             if ingested.created or ingested.rejected or ingested.duplicates:
                 self.log.info("drop folder: %d new trigger(s), %d already ingested, rejected %s",
                               len(ingested.created), len(ingested.duplicates), ingested.rejected or "none")
-            triggers = claimed_by(conn, me) + claim_pending(
-                conn, me, self.claim_limit, reclaim_after=self.reclaim_after)
+            # What an earlier try of this task claimed comes first; a claim of ours old enough to be
+            # stale would be claimed again, hence the de-duplication by trigger id.
+            mine = {t.trigger_id: t for t in claimed_by(conn, me)}
+            for t in claim_pending(conn, me, self.claim_limit, reclaim_after=self.reclaim_after):
+                mine.setdefault(t.trigger_id, t)
+            triggers = list(mine.values())
         out = [
             {"trigger_dag_id": rc.dag_id, "trigger_run_id": rc.run_id, "conf": rc.conf}
             for t in triggers
@@ -219,6 +224,18 @@ class FlowchartTriggerSensor(BaseSensorOperator):
         status = (event or {}).get("status")
         raise AirflowSkipException(
             "no flowchart trigger to start" + (f" (listened for {self.listen_timeout} s)" if status == "idle" else ""))
+
+
+class StartFlowchartRunOperator(TriggerDagRunOperator):
+    """``TriggerDagRunOperator`` that renders nothing: the dag id, run id and conf are the flowchart's data.
+
+    The stock operator renders ``conf`` as a Jinja template, even when mapped from XCom, so a
+    message text such as ``{{ var.value.x }}`` or ``{{ conn.sms_platform.password }}`` in a
+    flowchart's wave conf would be evaluated (template injection, secrets copied into a run's conf).
+    Here the conf reaches the run exactly as the flowchart wrote it.
+    """
+
+    template_fields: tuple[str, ...] = ()
 
 
 # --- task bodies ------------------------------------------------------------------------------------
