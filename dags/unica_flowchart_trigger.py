@@ -35,10 +35,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, task
 
-from sms_rt_airflow.constants import default_args
+from sms_rt_airflow.constants import TAGS_FLOWCHART, default_args
 from sms_rt_airflow.flowchart import FlowchartTriggerSensor, StartFlowchartRunOperator
-
-TAGS_FLOWCHART = ["sms", "response-tracking", "flowchart-trigger"]
 
 
 @dag(

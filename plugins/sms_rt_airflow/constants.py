@@ -31,3 +31,4 @@ def default_args(execution_timeout: timedelta) -> dict[str, object]:
         "execution_timeout": execution_timeout,
     }
 TAGS_WAVES = ["sms", "campaign", "wave"]
+TAGS_FLOWCHART = ["sms", "response-tracking", "flowchart-trigger"]
