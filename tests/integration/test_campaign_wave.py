@@ -94,6 +94,16 @@ def update_profiles(conn: psycopg.Connection[Any], client: EventApiClient, maili
         assert time.monotonic() < deadline, "import never finished"
 
 
+def through_the_sample(conn: psycopg.Connection[Any], client: EventApiClient, key: str, **spec_kw: Any) -> str:
+    """Plan, update profiles, send the sample and pass the gate: what precedes every full send."""
+    mailing = plan_wave(conn, spec(**spec_kw), request_key=key, stamp=STAMP,
+                        short_link_base="https://t.example/r").mailing_name
+    update_profiles(conn, client, mailing)
+    send_phase(conn, client, mailing, "sample", now=lambda: ALL_AWAKE)
+    evaluate_sample(conn, client, load_mapping(), mailing, now=lambda: ALL_AWAKE, short_link_base="https://t.example/r")
+    return mailing
+
+
 def statuses(conn: psycopg.Connection[Any], mailing: str) -> dict[str, str]:
     return dict(conn.execute("SELECT phone_e164, status FROM wave_recipients WHERE mailing_name = %s",
                              (mailing,)).fetchall())
@@ -204,11 +214,7 @@ def test_a_crash_after_the_platform_accepted_a_batch_resends_it_without_texting_
 
     phones = known_phones(sim)[:30]
     setup_source(adb, phones)
-    mailing = plan_wave(adb, spec(sample_size=1), request_key="dag/crash", stamp=STAMP,
-                        short_link_base="https://t.example/r").mailing_name
-    update_profiles(adb, client, mailing)
-    send_phase(adb, client, mailing, "sample", now=lambda: ALL_AWAKE)
-    evaluate_sample(adb, client, load_mapping(), mailing, now=lambda: ALL_AWAKE, short_link_base="https://t.example/r")
+    mailing = through_the_sample(adb, client, "dag/crash", sample_size=1)
     crashing = CrashAfterSecondBatch(sim.base_url, TOKEN)
     with pytest.raises(ConnectionError):
         send_phase(adb, crashing, mailing, "full", now=lambda: ALL_AWAKE)
@@ -228,11 +234,7 @@ def test_recipients_outside_quiet_hours_wait_for_their_window(
                                                                                                     "+1818"}
     seed_segment(adb, SOURCE, dict.fromkeys(phones, "non_responders"))
     seed_contacts(adb, phones)
-    mailing = plan_wave(adb, spec(sample_size=1, sample_threshold=0.0), request_key="dag/quiet", stamp=STAMP,
-                        short_link_base="https://t.example/r").mailing_name
-    update_profiles(adb, client, mailing)
-    send_phase(adb, client, mailing, "sample", now=lambda: ALL_AWAKE)
-    evaluate_sample(adb, client, load_mapping(), mailing, now=lambda: ALL_AWAKE, short_link_base="https://t.example/r")
+    mailing = through_the_sample(adb, client, "dag/quiet", sample_size=1, sample_threshold=0.0)
     frozen = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 09:00 in New York, 06:00 in Los Angeles
     early = send_phase(adb, client, mailing, "full", now=lambda: frozen)
     west = {p for p in phones if p[:5] in ("+1310", "+1213", "+1818")}
@@ -279,11 +281,7 @@ def test_an_opt_out_after_the_plan_is_never_sent(
 ) -> None:
     phones = known_phones(sim)[:20]
     setup_source(adb, phones)
-    mailing = plan_wave(adb, spec(sample_size=1), request_key="dag/optout", stamp=STAMP,
-                        short_link_base="https://t.example/r").mailing_name
-    update_profiles(adb, client, mailing)
-    send_phase(adb, client, mailing, "sample", now=lambda: ALL_AWAKE)
-    evaluate_sample(adb, client, load_mapping(), mailing, now=lambda: ALL_AWAKE, short_link_base="https://t.example/r")
+    mailing = through_the_sample(adb, client, "dag/optout", sample_size=1)
     pending = sorted(p for p, s in statuses(adb, mailing).items() if s == "pending")
     adb.execute("INSERT INTO sms_consent VALUES (%s, 'opted_out', 'late-stop', now(), 'STOP', %s)", (pending[0], SOURCE))
     progress = send_phase(adb, client, mailing, "full", now=lambda: ALL_AWAKE)
