@@ -32,3 +32,10 @@ def default_args(execution_timeout: timedelta) -> dict[str, object]:
     }
 TAGS_WAVES = ["sms", "campaign", "wave"]
 TAGS_FLOWCHART = ["sms", "response-tracking", "flowchart-trigger"]
+
+# Every key a sms_campaign_wave conf may carry (the DAG's Params; a DAG integrity test keeps them equal).
+WAVE_CONF_KEYS = (
+    "campaign_code", "source_mailing", "segment", "wave_name", "template", "variants", "sample_size",
+    "sample_threshold", "sample_wait_minutes", "batch_size", "dry_run", "holdout_pct", "quiet_hours_start",
+    "quiet_hours_end", "quiet_hours_fallback_tz", "winner_metric", "min_per_variant",
+)

@@ -9,6 +9,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sms_response.campaign import WaveError, WaveSpec, plan_wave, wave_report
 from sms_response.messages import TemplateError
+from sms_rt_airflow.constants import WAVE_CONF_KEYS
 from sms_rt_airflow.hooks import SmsPlatformHook
 from sms_rt_airflow.tasks import db_connection
 from sms_rt_airflow.wave_operators import request_key, wave_of
@@ -41,6 +42,12 @@ def spec_from_params(params: Any) -> WaveSpec:
 def plan(context: Any) -> dict[str, Any]:
     """Register the mailing and the recipients (or, for a dry run, report size, parts and credits only)."""
     params = context["params"]
+    unknown = sorted(set(getattr(context["dag_run"], "conf", None) or {}) - set(WAVE_CONF_KEYS))
+    if unknown:
+        raise AirflowFailException(
+            f"invalid wave request: unknown conf key(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(WAVE_CONF_KEYS)}. Nothing was planned or sent."
+        )
     try:
         spec = spec_from_params(params)
     except (WaveError, TemplateError, KeyError, ValueError) as exc:

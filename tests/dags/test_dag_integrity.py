@@ -58,3 +58,9 @@ def test_dag_file_parses_fast_without_io(path: Path) -> None:
     assert found["heavy"] == "", f"heavy modules imported at parse time: {found['heavy']}"
     # Airflow itself is imported before timing: this is the file's own cost (a figure, not a gate).
     print(f"{path.name}: parsed in {float(found['parse']) * 1000:.0f} ms after airflow.sdk import")
+
+
+def test_wave_params_are_exactly_the_conf_keys_the_plan_accepts(dagbag: DagBag) -> None:
+    from sms_rt_airflow.constants import WAVE_CONF_KEYS
+
+    assert set(dagbag.dags["sms_campaign_wave"].params) == set(WAVE_CONF_KEYS)

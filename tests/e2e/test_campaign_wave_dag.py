@@ -243,3 +243,31 @@ def test_a_sample_below_the_threshold_fails_the_run_after_the_sample(
     assert wave_sim.push.send_counts()["total"] == 5
     row = db.execute("SELECT status, reason FROM wave_runs").fetchone()
     assert row is not None and row[0] == "sample_failed" and "below the threshold 90.0%" in row[1]
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"sample_sise": 10}, "unknown conf key(s) 'sample_sise'"),
+    ({"source_mailing": "x'; DROP TABLE mailings;--"}, "does not match"),
+    ({"sample_size": "ten"}, "is not of type 'integer'"),
+    ({"template": "Hi {first_name}"}, "unknown placeholder(s) {first_name}"),
+])
+def test_a_bad_wave_request_is_refused_and_changes_nothing(
+    dagbag: Any, wave_env: dict[str, str], db: psycopg.Connection[TupleRow], wave_sim: SimulatorServer,
+    bad: dict[str, Any], message: str, capfd: pytest.CaptureFixture[str],
+) -> None:
+    from sms_response.report import fingerprint
+
+    seed_source(db, known_phones(wave_sim)[:20])
+    before = fingerprint(db)
+    try:
+        dr = dagbag.dags["sms_campaign_wave"].test(logical_date=datetime(2026, 11, 23, 12, tzinfo=UTC),
+                                                   run_conf=conf(**bad))
+    except Exception as exc:  # Params refuse wrong types and patterns before the run starts
+        assert message in str(exc)
+    else:
+        assert "failed" in str(dr.state).lower()
+        out, err = capfd.readouterr()
+        assert message in out + err
+    assert fingerprint(db) == before
+    assert db.execute("SELECT count(*) FROM wave_runs").fetchone() == (0,)
+    assert wave_sim.push.send_counts()["total"] == 0
