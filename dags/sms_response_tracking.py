@@ -7,6 +7,7 @@ imports them into the response-tracking tables in PostgreSQL, validates them and
 
 | step | what it does |
 |---|---|
+| `validate_conf` | refuses a bad run conf before anything touches the database or the platform (fails at once, no retry): unknown keys, only one end of the window, naive or non-ISO timestamps, `window_end` not after `window_start`, unknown event codes, mailing names not matching `^[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,127}$`; returns the window the run will process |
 | `download_events` | pages the event API over the window (cursor, retries, Retry-After) into landing files `<landing>/<window>/part-*.jsonl.gz` + `manifest.json`, replaced atomically on a rerun |
 | `import_events` | normalises phones to E.164, maps attributes to columns (`mapping.yaml`), quarantines bad records in `event_rejects`, skips duplicates, COPYs and upserts in one transaction, updates `sms_consent`, and fails unless *downloaded = imported + duplicates + rejected* (`load_log`) |
 | `validate_responses` | Great Expectations suites on the window's rows (SQL pushdown): critical failures fail the task with each failed expectation, its unexpected count and masked samples, and leave the window `failed_validation`; warnings are logged; results go to `validation_runs`, Data Docs to `SMS_RT_DATA_DOCS_DIR` |
@@ -17,8 +18,10 @@ or `SMS_RT_DATABASE_URL` (else the embedded server). **Outputs**: `sms_sent`, `s
 `sms_consent`, `event_rejects`, `mailings`, `load_log`, `validation_runs`; Asset `sms_response_tables`.
 
 **Re-running** any run, a backfill or a single task of a window gives the same tables.
-**Triggered runs** may pass `window_start`/`window_end` (ISO-8601 with offset), `event_codes` and
-`mailing_names`; without a window, a run with no data interval processes the last complete hour.
+**Triggered runs** may pass `window_start`/`window_end` (ISO-8601 with offset, both or neither), `event_codes`
+and `mailing_names`, nothing else; wrong types are refused when the run is triggered (REST answers 400), the
+rest by `validate_conf`. Without a window, a run with no data interval processes the last complete hour.
+`download_events` runs in the pool `sms_platform_api` (the platform's rate limit; create it once).
 Only published windows feed segments (`sms_segments_refresh`, scheduled on the Asset).
 """
 
@@ -26,50 +29,72 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
-from sms_rt_airflow.constants import ASSET_RESPONSE_TABLES, MAILING_NAME_PATTERN, TAGS_PIPELINE, default_args
+from sms_response.conf import PARAMS_SCHEMA
+from sms_rt_airflow.constants import ASSET_RESPONSE_TABLES, TAGS_PIPELINE, default_args
 
 RESPONSE_TABLES = Asset(name="sms_response_tables", uri=ASSET_RESPONSE_TABLES)
 
 SCHEDULE = os.environ.get("SMS_RT_CRON", "0 * * * *")
 START_DATE = pendulum.parse(os.environ.get("SMS_RT_START_DATE", "2026-11-01T00:00:00+00:00"))
+# No scheduled run after this date (manual runs and backfills up to it still work); unset = no end.
+END_DATE = pendulum.parse(os.environ["SMS_RT_END_DATE"]) if os.environ.get("SMS_RT_END_DATE") else None
 CATCHUP = os.environ.get("SMS_RT_CATCHUP", "false").lower() in ("1", "true", "yes")
+# Pool of the platform's event API (rate limit): `airflow pools set sms_platform_api 2 "SMS platform event API"`.
+PLATFORM_POOL = os.environ.get("SMS_RT_PLATFORM_POOL", "sms_platform_api")
+
+# Params of triggered runs; their JSON schema (types, ISO-8601 with offset, mailing-name pattern, known
+# event codes) lives in sms_response.conf so Airflow's trigger-time check and validate_conf agree.
+PARAM_DEFAULTS: dict[str, object] = {"window_start": None, "window_end": None, "event_codes": [], "mailing_names": []}
 
 
 @dag(
     dag_id="sms_response_tracking",
     schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
     start_date=START_DATE,
+    end_date=END_DATE,
     catchup=CATCHUP,
-    max_active_runs=4,
+    # One window at a time, in order. An event the platform re-delivers in a later window is kept by
+    # whichever window imports first, so only in-order loads give the same tables every time; imports
+    # are serialised by a lock anyway. Backfills have their own limit: pass --max-active-runs 1.
+    max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
     doc_md=__doc__,
     tags=TAGS_PIPELINE,
     default_args=default_args(execution_timeout=timedelta(minutes=45)),
-    params={
-        "window_start": Param(
-            None, type=["null", "string"], format="date-time",
-            description="Start of the publication-time window (ISO-8601 with offset). With window_end.",
-        ),
-        "window_end": Param(
-            None, type=["null", "string"], format="date-time",
-            description="End (exclusive) of the window. With window_start.",
-        ),
-        "event_codes": Param(
-            [], type="array", items={"type": "string", "enum": ["sentSMS", "interactedSMS"]}, uniqueItems=True,
-            description="Only these event codes (empty = all).",
-        ),
-        "mailing_names": Param(
-            [], type="array", items={"type": "string", "pattern": MAILING_NAME_PATTERN}, uniqueItems=True,
-            description="Only events of these mailings (empty = all).",
-        ),
-    },
+    params={key: Param(default, **PARAMS_SCHEMA[key]) for key, default in PARAM_DEFAULTS.items()},
 )
 def sms_response_tracking() -> None:
     @task
+    def validate_conf(**context: Any) -> dict[str, Any]:
+        """Refuse a bad run conf (unknown keys, bad window, bad mailing names or codes) before any DB or API call."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sms_response.conf import ConfError
+        from sms_response.conf import validate_conf as check
+        from sms_response.errors import WindowError
+
+        dag_run = context.get("dag_run")
+        conf = dict(getattr(dag_run, "conf", None) or {})
+        try:
+            # Params carry the conf when [core] dag_run_conf_overrides_params is on (the default);
+            # the raw conf is checked too, so nothing a trigger sent escapes the check.
+            run_conf = check({**dict(context.get("params") or {}), **conf})
+            window = run_conf.window(
+                data_interval_start=context.get("data_interval_start"),
+                data_interval_end=context.get("data_interval_end"),
+                run_after=getattr(dag_run, "run_after", None),
+            )
+        except (ConfError, WindowError) as exc:
+            # A retry cannot fix a conf: fail now, before download_events touches anything.
+            raise AirflowFailException(str(exc)) from exc
+        return {**run_conf.as_dict(), "window_id": window.id, "window": str(window)}
+
+    @task(pool=PLATFORM_POOL)
     def download_events(**context: object) -> dict[str, object]:
         """Download the window's events into landing files (atomic; a rerun replaces them)."""
         from sms_rt_airflow import tasks
@@ -97,7 +122,9 @@ def sms_response_tracking() -> None:
 
         return tasks.publish(validated, context, RESPONSE_TABLES)
 
-    publish(validate_responses(import_events(download_events())))
+    downloaded = download_events()
+    validate_conf() >> downloaded
+    publish(validate_responses(import_events(downloaded)))
 
 
 sms_response_tracking()

@@ -34,6 +34,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
+from sms_response.conf import MAILING_NAME_PATTERN
 from sms_response.errors import SmsResponseError
 
 Conn = psycopg.Connection[TupleRow]
@@ -45,7 +46,7 @@ DROP_DIR_ENV = "SMS_RT_FLOWCHART_DROP_DIR"
 
 # The campaign tool's unique mailing names. The same shape as the `mailing_names` Param of
 # sms_response_tracking, so a request accepted here is never refused by the run it starts.
-MAILING_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+MAILING_NAME_RE = re.compile(MAILING_NAME_PATTERN)
 MAX_MAILINGS = 500
 MAX_WAVE_CONF_BYTES = 64 * 1024
 MAX_FILE_BYTES = 1024 * 1024

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+# The one definition of a mailing name's shape (import-light), re-exported for the DAG files.
+from sms_response.conf import MAILING_NAME_PATTERN as MAILING_NAME_PATTERN
+
 PLATFORM_CONN_ID = "sms_platform"
 RESPONSE_DB_CONN_ID = "sms_rt_postgres"
 
 OWNER = "marketing-ops"
 TAGS_PIPELINE = ["sms", "response-tracking", "ingest"]
 
-# Shape of a mailing name the pipeline accepts in conf/params (the campaign tool's unique names).
-MAILING_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 
 # Assets. Airflow requires postgres:// URIs of the form postgres://host:port/db/schema/table; the
 # host part is a logical name here (the tables may live on the embedded server or anywhere).
