@@ -141,9 +141,14 @@ class LiveAirflow:
         return {ti.task_id: str(ti.state.value if ti.state is not None else None) for ti in tis}
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 180, expect: str | None = "success") -> Any:
-        """Poll the run until it finishes (deadline ``timeout``); assert its state is ``expect`` when given."""
+        """Poll the run until it exists and finishes (deadline ``timeout``); assert its state is ``expect``."""
+        from airflow_client.client.exceptions import NotFoundException
+
         def finished() -> Any:
-            run = self.dag_runs.get_dag_run(dag_id, run_id)
+            try:
+                run = self.dag_runs.get_dag_run(dag_id, run_id)
+            except NotFoundException:  # started by someone else (a sensor), not yet created
+                return None
             return run if str(run.state.value) in FINISHED else None
 
         try:

@@ -1,8 +1,10 @@
 """A real Airflow 3 stack (scheduler + LocalExecutor, api-server, dag-processor, triggerer) driven over REST.
 
 A REST-triggered run and a backfill of six hourly windows give exactly the tables that dag.test()
-gives for the same windows; reprocessing the completed backfill changes no row; a bad conf is
-refused at trigger time (400) or by validate_conf, before anything is downloaded or written.
+gives for the same windows; reprocessing the completed backfill changes no row; a flowchart's
+trigger row, claimed by the deferred sensor of ``unica_flowchart_trigger`` (triggerer), becomes a
+run that reprocesses a window without changing a row; a bad conf is refused at trigger time (400)
+or by validate_conf, before anything is downloaded or written.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from sms_response import migrate
 from sms_response.db import connect, drop_schema
 from sms_response.report import fingerprint, reconciliation
+from sms_response.trigger import TriggerRequest, write_trigger_row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.live]
 DAG_ID = "sms_response_tracking"
@@ -134,8 +137,27 @@ def test_rest_trigger_and_backfill_give_the_dag_test_tables_and_reprocessing_cha
         attempts = dict(conn.execute("SELECT load_id, attempts FROM load_log").fetchall())
     assert attempts[window_id(CAMPAIGN_START + H)] == 2
 
+    t_reprocess = time.monotonic()
+
+    # (d) the flowchart calls its trigger: a row in flowchart_triggers. The continuous listener's sensor
+    # is deferred in the triggerer; it wakes, claims the row and starts run flowchart__<id>.
+    live.unpause("unica_flowchart_trigger")
+    last = CAMPAIGN_START + (LIVE_HOURS - 1) * H
+    with live.connect() as conn:
+        trigger_id = write_trigger_row(conn, TriggerRequest([], last, last + H), "flowchart:live-test")
+    flowchart_run = live.wait_for_run(DAG_ID, f"flowchart__{trigger_id}", timeout=240)
+    assert flowchart_run.conf == {"window_start": last.isoformat(), "window_end": (last + H).isoformat()}
+    with live.connect() as conn:
+        status, run_ids = conn.execute("SELECT status, dag_run_ids FROM flowchart_triggers WHERE trigger_id = %s",
+                                       (trigger_id,)).fetchone() or (None, None)
+        assert fingerprint(conn) == live_tables  # a reprocessed window: the same rows
+        attempts = dict(conn.execute("SELECT load_id, attempts FROM load_log").fetchall())
+    assert status in ("started", "succeeded") and run_ids == {DAG_ID: f"flowchart__{trigger_id}"}
+    assert attempts[window_id(last)] == 3  # backfill, reprocess, flowchart
+
     live.timings.update({
         "trigger_runs_s": t_trigger - t0, "reference_s": t_reference - t_trigger,
-        "backfill_s": t_backfill - t_trigger, "reprocess_s": time.monotonic() - t_backfill,
+        "backfill_s": t_backfill - t_trigger, "reprocess_s": t_reprocess - t_backfill,
+        "flowchart_s": time.monotonic() - t_reprocess,
     })
     print("\nlive timings: " + ", ".join(f"{k} {v:.1f}" for k, v in live.timings.items()))
