@@ -18,9 +18,12 @@ Every refresh of a mailing is a new versioned `segment_runs` row; its members ar
 views switched to it in **one transaction**, so a reader sees the previous complete run or the new
 one, never a partial one. A failed refresh leaves a `failed` run and the views unchanged.
 
+After the refresh, segment runs beyond the newest `keep_segment_runs` complete ones per mailing
+(default 10) are deleted with their members; the current run is always kept.
+
 **Mailings**: the `mailing_names` param when given, else the mailings named by the triggering asset
 events, else every mailing with published data. **Params**: `mailing_names`,
-`response_window_hours` (1–720). **Output**: Asset `sms_segments`, whose event carries the run ids
+`response_window_hours` (1–720), `keep_segment_runs` (1–1000). **Output**: Asset `sms_segments`, whose event carries the run ids
 and sizes.
 """
 
@@ -61,6 +64,10 @@ SEGMENTS = Asset(name="sms_segments", uri=ASSET_SEGMENTS)
         "response_window_hours": Param(
             72, type="integer", minimum=1, maximum=720,
             description="A response counts if it comes within this many hours after the send.",
+        ),
+        "keep_segment_runs": Param(
+            10, type="integer", minimum=1, maximum=1000,
+            description="Complete segment runs kept per mailing (older ones and their members are deleted).",
         ),
     },
 )

@@ -16,7 +16,7 @@ from airflow.sdk import Asset
 from sms_response import migrate
 from sms_response.config import Settings
 from sms_response.db import connection
-from sms_response.segments import mailings_with_published_data, refresh_segments
+from sms_response.segments import mailings_with_published_data, prune_segment_runs, refresh_segments
 from sms_rt_airflow.constants import ASSET_SEGMENTS, MAILING_NAME_PATTERN
 from sms_rt_airflow.hooks import ResponseDbHook
 
@@ -78,6 +78,9 @@ def refresh(context: Any) -> dict[str, Any]:
             "load_ids": load_ids,
         }
         results = refresh_segments(conn, mailings, response_window=timedelta(hours=hours), trigger=trigger)
+        # History is for audit and comparison; without pruning it grows by every member on every refresh.
+        pruned = prune_segment_runs(conn, keep=int(params.get("keep_segment_runs") or 10))
+        conn.commit()
 
     runs = [r.as_dict() for r in results]
     outlet_events = context.get("outlet_events")
@@ -89,4 +92,5 @@ def refresh(context: Any) -> dict[str, Any]:
                       for r in results},
             "response_window_hours": hours,
         }
-    return {"source": source, "response_window_hours": hours, "load_ids": load_ids, "runs": runs}
+    return {"source": source, "response_window_hours": hours, "load_ids": load_ids, "runs": runs,
+            "pruned_runs": pruned}

@@ -64,6 +64,15 @@ def test_dag_refreshes_the_requested_mailings_then_all_published_ones(
     db.commit()
     assert runs == [(M1, "complete", "params"), (M1, "complete", "all_published"), (M2, "complete", "all_published")]
 
+    # Keeping one complete run per mailing: the older run of M1 goes, with its members; the views stay.
+    run(dag, {"mailing_names": [M1], "response_window_hours": 1, "keep_segment_runs": 1})
+    kept = db.execute("SELECT mailing_name, count(*) FROM segment_runs GROUP BY 1 ORDER BY 1").fetchall()
+    orphans = db.execute("SELECT count(*) FROM segment_members m WHERE NOT EXISTS "
+                         "(SELECT 1 FROM segment_runs r WHERE r.segment_run_id = m.segment_run_id)").fetchone()
+    db.commit()
+    assert kept == [(M1, 1), (M2, 1)] and orphans == (0,)
+    assert members(db, "responders", M1) == phones(1, 4, 12)
+
 
 def test_mailings_come_from_the_triggering_asset_events() -> None:
     from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
