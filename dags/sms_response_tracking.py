@@ -58,10 +58,11 @@ PARAM_DEFAULTS: dict[str, object] = {"window_start": None, "window_end": None, "
     start_date=START_DATE,
     end_date=END_DATE,
     catchup=CATCHUP,
-    # One window at a time, in order. An event the platform re-delivers in a later window is kept by
-    # whichever window imports first, so only in-order loads give the same tables every time; imports
-    # are serialised by a lock anyway. Backfills have their own limit: pass --max-active-runs 1.
-    max_active_runs=1,
+    # Windows may load in any order: an event the platform re-delivers in a later window belongs to the
+    # earliest window that holds it (an import takes it over from a later window that loaded first), so
+    # parallel runs, backfills and out-of-order reruns give the same tables. Downloads overlap (capped by
+    # the platform pool); imports serialise on a lock.
+    max_active_runs=3,
     dagrun_timeout=timedelta(hours=2),
     doc_md=__doc__,
     tags=TAGS_PIPELINE,

@@ -219,12 +219,16 @@ def _load(
 
     imported: dict[str, int] = {}
     partitions: list[str] = []
+    given_up: set[str] = set()
     for code, cmap in mapping.codes.items():
         staged = rows.by_code.get(code, [])
         imported[code] = 0
         if not staged:
             continue
-        imported[code] = _stage_and_insert(conn, cmap, staged, partitions)
+        imported[code] = _stage_and_insert(conn, cmap, staged, partitions, window, load_id, given_up)
+    if given_up:
+        conn.execute(load_sql("recount_load_units"), {"load_ids": sorted(given_up)})
+        log.info("window %s took over re-delivered events from later window(s) %s", load_id, sorted(given_up))
 
     _copy_rows(
         conn, "event_rejects", ("load_id", "position", "reason", "raw"),
@@ -278,7 +282,10 @@ def _count_late(conn: Conn, load_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _stage_and_insert(conn: Conn, cmap: CodeMapping, staged: list[tuple[object, ...]], partitions: list[str]) -> int:
+def _stage_and_insert(
+    conn: Conn, cmap: CodeMapping, staged: list[tuple[object, ...]], partitions: list[str], window: Window,
+    load_id: str, given_up: set[str],
+) -> int:
     stage = f"stage_{cmap.table}"
     conn.execute(
         sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
@@ -289,6 +296,10 @@ def _stage_and_insert(conn: Conn, cmap: CodeMapping, staged: list[tuple[object, 
     time_idx = cmap.copy_columns.index(cmap.time_column)
     months = {month_bounds(ts)[0] for r in staged if isinstance(ts := r[time_idx], datetime)}
     partitions.extend(ensure_partitions(conn, cmap.table, months))
+    take_over = sql.SQL(load_sql("take_over_events")).format(target=sql.Identifier(cmap.table),
+                                                             stage=sql.Identifier(stage))
+    given_up.update(str(r[0]) for r in conn.execute(
+        take_over, {"code": cmap.code, "window_start": window.start, "load_id": load_id}).fetchall())
     cols = sql.SQL(", ").join(map(sql.Identifier, cmap.copy_columns))
     stmt = sql.SQL(load_sql("insert_new_events")).format(
         target=sql.Identifier(cmap.table),

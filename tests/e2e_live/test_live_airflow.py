@@ -101,10 +101,10 @@ def test_rest_trigger_and_backfill_give_the_dag_test_tables_and_reprocessing_cha
     t_trigger = time.monotonic()
 
     # (b) a backfill of six hourly windows: logical dates 09:00 … 14:00 are the intervals [09, 10) … [14, 15).
-    # One run at a time: windows then load in order, as dag.test() below loads them (an event re-delivered
-    # in a later window is kept by the window that imports first: see max_active_runs in the DAG file).
+    # Three runs at a time, so windows load out of order, while dag.test() below loads them in order: an
+    # event re-delivered in a later window still ends in the earliest window that holds it.
     body = BackfillPostBody(dag_id=DAG_ID, from_date=CAMPAIGN_START, to_date=CAMPAIGN_START + (LIVE_HOURS - 1) * H,
-                            max_active_runs=1, reprocess_behavior=ReprocessBehavior.NONE)
+                            max_active_runs=3, reprocess_behavior=ReprocessBehavior.NONE)
     dry = live.backfills.create_backfill_dry_run(body)
     assert dry.total_entries == LIVE_HOURS
     backfill = live.backfills.create_backfill(body)
@@ -129,7 +129,7 @@ def test_rest_trigger_and_backfill_give_the_dag_test_tables_and_reprocessing_cha
 
     # Reprocessing the completed windows (several at once now) changes no row.
     again = live.backfills.create_backfill(body.model_copy(update={
-        "reprocess_behavior": ReprocessBehavior.COMPLETED, "max_active_runs": 3}))
+        "reprocess_behavior": ReprocessBehavior.COMPLETED}))
     rerun = live.wait_for_backfill(again, timeout=180)
     assert {r.dag_run_id for r in rerun} == {r.dag_run_id for r in runs}
     with live.connect() as conn:

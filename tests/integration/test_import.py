@@ -107,6 +107,44 @@ def test_duplicate_of_an_event_loaded_by_another_window_is_counted_not_loaded(
     assert (r2b.imported, r2b.duplicates) == (1, 1)
 
 
+@pytest.mark.parametrize("order", [(2, 1, 0), (1, 2, 0), (0, 2, 1), (2, 0, 1)])
+def test_the_tables_do_not_depend_on_the_order_windows_load_in(
+    db: psycopg.Connection[TupleRow], schema: str, pg_url: str, tmp_path: Path, order: tuple[int, int, int]
+) -> None:
+    """The platform re-delivers events in later windows; whatever order the windows load in (a failed
+    window rerun after its successors, a backfill in parallel), each event belongs to the earliest window
+    that holds it and every window's counts are the same."""
+    from sms_response.db import connect, drop_schema
+
+    ws = [Window(T0 + i * H, T0 + (i + 1) * H) for i in range(3)]
+    sent = [env("sentSMS", f"s{i}", f"+1201555{i:04d}", T0 + timedelta(minutes=i)) for i in range(100, 110)]
+    click = env("interactedSMS", "c1", "+12015550100", T0 + timedelta(minutes=30), interactionType="click",
+                url="https://shop.example/a", linkToken="tk1", isLate="x")
+    land(tmp_path, ws[0], sent[:6] + [click])
+    land(tmp_path, ws[1], sent[4:8] + [click] + [env("sentSMS", "late1", "+12015550199", T0 - H)])  # re-deliveries
+    land(tmp_path, ws[2], sent[7:] + sent[:2] + [env("sentSMS", "late1", "+12015550199", T0 - H)])
+
+    for w in ws:  # in order: the reference
+        load(db, schema, tmp_path, w)
+    reference = fingerprint(db)
+    counts = [(x.load_id, x.imported, x.duplicates, x.late, x.reconciles) for x in reconciliation(db)]
+    assert [c[1:3] for c in counts] == [(7, 0), (3, 3), (2, 4)] and all(c[4] for c in counts)
+
+    other = f"{schema}_o"
+    migrate.upgrade(pg_url, other)
+    try:
+        with connect(pg_url, other) as conn:
+            for i in order:
+                load(conn, other, tmp_path, ws[i])
+            assert fingerprint(conn) == reference
+            assert [(x.load_id, x.imported, x.duplicates, x.late, x.reconciles) for x in reconciliation(conn)] == counts
+            # and a rerun of any window afterwards still changes nothing
+            load(conn, other, tmp_path, ws[order[0]])
+            assert fingerprint(conn) == reference
+    finally:
+        drop_schema(pg_url, other)
+
+
 def test_consent_latest_event_wins_whatever_the_load_order(
     db: psycopg.Connection[TupleRow], schema: str, tmp_path: Path
 ) -> None:
