@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +87,12 @@ def simulator(sim_token: str) -> Iterator[Any]:
     )
     with SimulatorServer(build_state(cfg), token=sim_token) as sim:
         yield sim
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """The test process's own Airflow metadata DB (SQLite under AIRFLOW_HOME), migrated once, for dag.test()."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
+                   capture_output=True, env=dict(os.environ))

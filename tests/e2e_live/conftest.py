@@ -18,8 +18,6 @@ triggered with a ``logical_date`` after that date would not start its tasks; tri
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -64,15 +62,6 @@ def live_simulator(sim_token: str) -> Iterator[Any]:
     )
     with SimulatorServer(build_state(cfg), token=sim_token) as sim:
         yield sim
-
-
-@pytest.fixture(scope="session")
-def reference_airflow_db() -> None:
-    """The test process's own Airflow metadata (for dag.test() reference runs)."""
-    home = Path(os.environ["AIRFLOW_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
-                   capture_output=True, env=dict(os.environ))
 
 
 def platform_conn(simulator: Any, token: str) -> str:

@@ -62,7 +62,7 @@ def reference_fingerprint(live: Any, pg_url: str, monkeypatch: pytest.MonkeyPatc
 
 
 def test_rest_trigger_and_backfill_give_the_dag_test_tables_and_reprocessing_changes_nothing(
-    live_airflow: Any, reference_airflow_db: None, pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    live_airflow: Any, airflow_db: None, pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     from airflow_client.client import BackfillPostBody, ReprocessBehavior
     from airflow_client.client.exceptions import BadRequestException
