@@ -403,6 +403,7 @@ class PushState:
     _gate: _Gate | None = field(default=None, repr=False)
     _gate_last_accepted: int = field(default=0, repr=False)
     _gate_changed: threading.Condition = field(init=False, repr=False)
+    _in_flight: int = field(default=0, repr=False)  # batches being processed (a released one finishes later)
 
     def __post_init__(self) -> None:
         self._gate_changed = threading.Condition(self._lock)
@@ -478,9 +479,16 @@ class PushState:
         known = self.known_phones()
         base = (base_url or self.public_base).rstrip("/")
         results = []
-        for req in requests:
-            self._pass_send_gate()
-            results.append(self._send_one(req, known, base))
+        with self._lock:
+            self._in_flight += 1
+        try:
+            for req in requests:
+                self._pass_send_gate()
+                results.append(self._send_one(req, known, base))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._gate_changed.notify_all()
         return results
 
     def _send_one(self, req: MessageRequest, known: set[str], base: str) -> dict[str, Any]:
@@ -640,6 +648,11 @@ class PushState:
         """True once a batch is held by the gate, False after ``timeout`` seconds."""
         with self._lock:
             return self._gate_changed.wait_for(lambda: self._gate is not None and self._gate.waiting > 0, timeout)
+
+    def wait_batches_done(self, timeout: float) -> bool:
+        """True once no batch is being processed (e.g. the rest of a released batch is accepted)."""
+        with self._lock:
+            return self._gate_changed.wait_for(lambda: self._in_flight == 0, timeout)
 
     def _gate_status(self) -> dict[str, Any]:
         gate = self._gate

@@ -198,6 +198,7 @@ def test_a_send_task_killed_mid_batch_resumes_without_texting_anyone_twice(
     assert sum(s == "sending" for s in before.values()) == 10, (before, log.read_text()[-4000:])  # the batch in doubt
     assert sum(s == "sent" for s in before.values()) == 25
     # The platform finished the batch the dead client had sent.
+    assert wave_sim.push.wait_batches_done(timeout=30)
     assert wave_sim.push.send_counts()["total"] == 35  # sample 5 + two batches + the batch in doubt
 
     rerun = _airflow(wave_env, "2026-11-23T12:00:00+00:00", run_conf, log)
