@@ -183,7 +183,8 @@ class LiveAirflow:
     # -- diagnostics -------------------------------------------------------------------------
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
-        logs = sorted((self.stack.home / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"))
+        logs = sorted(p for p in (self.stack.home / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log")
+                      if ".log.trigger." not in p.name)  # a deferred task also has its trigger's log beside it
         return logs[-1].read_text(errors="replace")[-4000:] if logs else ""
 
     def diagnostics(self, dag_id: str | None = None, run_id: str | None = None) -> str:

@@ -9,6 +9,7 @@ or by validate_conf, before anything is downloaded or written.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -161,3 +162,46 @@ def test_rest_trigger_and_backfill_give_the_dag_test_tables_and_reprocessing_cha
         "flowchart_s": time.monotonic() - t_reprocess,
     })
     print("\nlive timings: " + ", ".join(f"{k} {v:.1f}" for k, v in live.timings.items()))
+
+
+def test_a_rest_triggered_wave_runs_on_the_scheduler_with_its_import_polled_in_the_triggerer(
+    live_airflow: Any,
+) -> None:
+    """sms_campaign_wave triggered over REST: the contact import is polled by ContactImportTrigger in the
+    real triggerer (the token comes from the connection there, never from the trigger's kwargs), and every
+    recipient is texted exactly once."""
+    from wave_fixtures import seed_contacts, seed_segment
+
+    live = live_airflow
+    phones = sorted(c.e164 for c in live.simulator.state.contacts() if c.e164)[:30]
+    with live.connect() as conn:
+        conn.autocommit = True
+        seed_segment(conn, "SEED_Offer_20261120090000", dict.fromkeys(phones, "non_responders"))
+        seed_contacts(conn, phones)
+    live.unpause("sms_campaign_wave")
+    conf = {"campaign_code": "LIVE", "source_mailing": "SEED_Offer_20261120090000", "segment": "non_responders",
+            "wave_name": "Reminder", "template": "Hi {given_name}: 20% off today https://shop.example/sale",
+            "sample_size": 5, "sample_threshold": 0.5, "sample_wait_minutes": 0, "batch_size": 10,
+            "quiet_hours_start": "00:00", "quiet_hours_end": "23:59"}
+    t0 = time.monotonic()
+    live.trigger("sms_campaign_wave", conf, run_id="live_wave")
+    live.wait_for_run("sms_campaign_wave", "live_wave", timeout=240)
+    states = live.task_states("sms_campaign_wave", "live_wave")
+    assert set(states.values()) == {"success"}, states
+    with live.connect() as conn:
+        mailing, status, import_id = conn.execute(
+            "SELECT mailing_name, status, import_id FROM wave_runs WHERE request_key = %s",
+            ("sms_campaign_wave/live_wave",)).fetchone() or (None, None, None)
+    assert status == "completed" and import_id and str(mailing).startswith("LIVE_Reminder_")
+    counts = {k.split("|", 1)[1]: n for k, n in live.simulator.push.send_counts()["by_mailing_phone"].items()
+              if k.startswith(f"{mailing}|")}
+    assert set(counts) == set(phones) and set(counts.values()) == {1}
+    # The import was waited for in the triggerer, not in a worker slot; no secret reached its log.
+    task_dir = live.stack.home / "logs" / "dag_id=sms_campaign_wave" / "run_id=live_wave" / "task_id=update_profiles"
+    trigger_logs = [p.read_text(errors="replace") for p in task_dir.glob("attempt=*.log.trigger.*.log")]
+    assert any("Trigger fired event" in t and "'status': 'Completed'" in t for t in trigger_logs), trigger_logs
+    assert "Pausing task as DEFERRED" in (task_dir / "attempt=1.log").read_text(errors="replace")
+    token = json.loads(live.platform_conn)["password"]
+    assert not any(token in t for t in trigger_logs)
+    live.timings["wave_s"] = time.monotonic() - t0
+    print(f"\nlive wave: {live.timings['wave_s']:.1f} s")
