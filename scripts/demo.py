@@ -202,14 +202,12 @@ def main() -> int:
             load_id, w_start, w_end, downloaded = row[0], row[1], row[2], int(row[5])
             q = urllib.parse.urlencode({"start": datetime.fromisoformat(w_start).isoformat(),
                                         "end": datetime.fromisoformat(w_end).isoformat()})
-            with urllib.request.urlopen(f"{base}/sim/truth?{q}", timeout=10) as r:
-                truth = json.load(r)
+            truth = get_json(f"{base}/sim/truth?{q}")
             match = truth["records"] == downloaded
             ok &= match
             print(f"    {load_id}: downloaded {downloaded}, simulator published {truth['records']}: "
                   f"{'match' if match else 'MISMATCH'}")
-        with urllib.request.urlopen(f"{base}/sim/stats", timeout=10) as r:
-            print(f"    simulator stats: {json.dumps(json.load(r), sort_keys=True)}")
+        print(f"    simulator stats: {json.dumps(get_json(f'{base}/sim/stats'), sort_keys=True)}")
 
         mid_start, mid_end = windows[len(windows) // 2]
         step(f"Rerun of window [{mid_start:%H:%M}, {mid_end:%H:%M}) must change no row")

@@ -39,3 +39,13 @@ def seed_contacts(conn: psycopg.Connection[Any], phones: Sequence[str], custom: 
             [(p, f"c{i}", f"p{i}@shop.example", f"Name{i}", f"Surname{i}", f"{10000 + i}", Jsonb(dict(custom or {})))
              for i, p in enumerate(phones)],
         )
+
+
+def known_phones(sim: Any) -> list[str]:
+    """The E.164 numbers the simulator's platform knows (only those can be texted)."""
+    return sorted(c.e164 for c in sim.state.contacts() if c.e164)
+
+
+def sent_per_phone(send_counts: Mapping[str, Any], mailing: str) -> dict[str, int]:
+    """{phone: messages} of one mailing, from the simulator's ``/sim/sends`` counts."""
+    return {k.split("|", 1)[1]: n for k, n in send_counts["by_mailing_phone"].items() if k.startswith(mailing + "|")}

@@ -530,10 +530,12 @@ def send_phase(
         else:
             later[r[0]] = at
     with conn.transaction():
-        if later:
-            conn.cursor().executemany(
-                "UPDATE wave_recipients SET send_after = %s, updated_at = now() WHERE mailing_name = %s "
-                "AND phone_e164 = %s", [(at, mailing, p) for p, at in later.items()],
+        if later:  # one set-based update: a night-time wave can have most of its audience waiting
+            conn.execute(
+                "UPDATE wave_recipients w SET send_after = u.at, updated_at = now() "
+                "FROM unnest(%s::text[], %s::timestamptz[]) AS u(phone, at) "
+                "WHERE w.mailing_name = %s AND w.phone_e164 = u.phone",
+                (list(later), list(later.values()), mailing),
             )
         # Consent is absolute: whoever opted out since the plan is never sent.
         opted = set(opted_out_among(conn, [r[0] for r in due]))

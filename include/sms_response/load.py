@@ -225,7 +225,8 @@ def _load(
         imported[code] = 0
         if not staged:
             continue
-        imported[code] = _stage_and_insert(conn, cmap, staged, partitions, window, load_id, given_up)
+        imported[code], taken_from = _stage_and_insert(conn, cmap, staged, partitions, window, load_id)
+        given_up |= taken_from
     if given_up:
         conn.execute(load_sql("recount_load_units"), {"load_ids": sorted(given_up)})
         log.info("window %s took over re-delivered events from later window(s) %s", load_id, sorted(given_up))
@@ -284,8 +285,10 @@ def _count_late(conn: Conn, load_id: str) -> int:
 
 def _stage_and_insert(
     conn: Conn, cmap: CodeMapping, staged: list[tuple[object, ...]], partitions: list[str], window: Window,
-    load_id: str, given_up: set[str],
-) -> int:
+    load_id: str,
+) -> tuple[int, set[str]]:
+    """Insert the staged rows not loaded before; returns their number and the later load units this
+    window took re-delivered events from (earliest window wins)."""
     stage = f"stage_{cmap.table}"
     conn.execute(
         sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
@@ -298,8 +301,8 @@ def _stage_and_insert(
     partitions.extend(ensure_partitions(conn, cmap.table, months))
     take_over = sql.SQL(load_sql("take_over_events")).format(target=sql.Identifier(cmap.table),
                                                              stage=sql.Identifier(stage))
-    given_up.update(str(r[0]) for r in conn.execute(
-        take_over, {"code": cmap.code, "window_start": window.start, "load_id": load_id}).fetchall())
+    taken_from = {str(r[0]) for r in conn.execute(
+        take_over, {"code": cmap.code, "window_start": window.start, "load_id": load_id}).fetchall()}
     cols = sql.SQL(", ").join(map(sql.Identifier, cmap.copy_columns))
     stmt = sql.SQL(load_sql("insert_new_events")).format(
         target=sql.Identifier(cmap.table),
@@ -308,7 +311,7 @@ def _stage_and_insert(
         columns=cols,
     )
     cur = conn.execute(stmt, {"code": cmap.code})
-    return cur.rowcount
+    return cur.rowcount, taken_from
 
 
 def _record(

@@ -162,17 +162,11 @@ class FlowchartTriggerSensor(BaseSensorOperator):
         return Path(self.drop_dir) if self.drop_dir else default_drop_dir()
 
     def _ingest_and_claim(self, context: Any) -> list[dict[str, Any]]:
-        from sms_response import migrate
-        from sms_response.config import Settings
-        from sms_response.db import connection
         from sms_response.trigger import claim_pending, claimed_by, confs_for, ingest_drop_folder
-        from sms_rt_airflow.hooks import ResponseDbHook
+        from sms_rt_airflow.hooks import db_connection
 
-        settings = Settings.from_env()
-        url = ResponseDbHook(self.conn_id, settings=settings).get_uri()
-        migrate.upgrade(url, settings.schema)
         me = claimer(context)
-        with connection(url, settings.schema) as conn:
+        with db_connection(conn_id=self.conn_id) as conn:
             ingested = ingest_drop_folder(conn, self._drop_dir())
             if ingested.created or ingested.rejected or ingested.duplicates:
                 self.log.info("drop folder: %d new trigger(s), %d already ingested, rejected %s",
@@ -261,17 +255,13 @@ def record_started(context: Any) -> dict[str, Any]:
     Runs after every start attempt (trigger rule all_done): a start that failed for good (the DAG
     does not exist, the conf was refused) leaves no run, and its trigger is recorded as such.
     """
-    from sms_response.config import Settings
-    from sms_response.db import connection
     from sms_response.trigger import claimed_by, confs_for, record_start_failed
     from sms_response.trigger import record_started as record
-    from sms_rt_airflow.hooks import ResponseDbHook
+    from sms_rt_airflow.hooks import db_connection
 
     ti = context["ti"]
-    settings = Settings.from_env()
-    url = ResponseDbHook(settings=settings).get_uri()
     summary: dict[str, Any] = {"started": {}, "failed": []}
-    with connection(url, settings.schema) as conn:
+    with db_connection() as conn:
         for trig in claimed_by(conn, claimer(context)):
             started: dict[str, str] = {}
             missing: list[str] = []
@@ -296,17 +286,13 @@ def record_started(context: Any) -> dict[str, Any]:
 
 def record_outcomes(context: Any) -> dict[str, Any]:
     """Record how the runs of started triggers ended, for those whose runs have all finished."""
-    from sms_response.config import Settings
-    from sms_response.db import connection
     from sms_response.trigger import FINISHED_RUN_STATES, record_outcome, started_triggers
-    from sms_rt_airflow.hooks import ResponseDbHook
+    from sms_rt_airflow.hooks import db_connection
 
     ti = context["ti"]
-    settings = Settings.from_env()
-    url = ResponseDbHook(settings=settings).get_uri()
     recorded: dict[str, str] = {}
     waiting = 0
-    with connection(url, settings.schema) as conn:
+    with db_connection() as conn:
         for trigger_id, runs in started_triggers(conn):
             states = {
                 dag_id: (_state(ti.get_dagrun_state(dag_id=dag_id, run_id=run_id))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from psycopg.conninfo import make_conninfo
 
+from sms_response import migrate
 from sms_response.config import Settings
-from sms_response.db import resolve_url
+from sms_response.db import connection, resolve_url
 from sms_response.platform import EventApiClient, RetryPolicy
 from sms_rt_airflow.constants import PLATFORM_CONN_ID, RESPONSE_DB_CONN_ID
 
@@ -101,3 +104,16 @@ class ResponseDbHook(BaseHook):
 
     def get_conn(self) -> str:
         return self.get_uri()
+
+
+@contextmanager
+def db_connection(*, autocommit: bool = False, conn_id: str = RESPONSE_DB_CONN_ID) -> Iterator[Any]:
+    """A connection to the response database, its schema migrated first (cheap when already current).
+
+    ``autocommit=True`` for code that commits its own transaction blocks (the wave steps).
+    """
+    settings = Settings.from_env()
+    url = ResponseDbHook(conn_id, settings=settings).get_uri()
+    migrate.upgrade(url, settings.schema)
+    with connection(url, settings.schema, autocommit=autocommit) as conn:
+        yield conn

@@ -13,12 +13,9 @@ from typing import Any
 
 from airflow.sdk import Asset
 
-from sms_response import migrate
-from sms_response.config import Settings
-from sms_response.db import connection
 from sms_response.segments import mailings_with_published_data, prune_segment_runs, refresh_segments
 from sms_rt_airflow.constants import ASSET_SEGMENTS, MAILING_NAME_PATTERN
-from sms_rt_airflow.hooks import ResponseDbHook
+from sms_rt_airflow.hooks import db_connection
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +56,7 @@ def refresh(context: Any) -> dict[str, Any]:
     requested = [str(m) for m in params.get("mailing_names") or ()]
     from_events, load_ids = mailings_from_asset_events(context.get("triggering_asset_events"))
 
-    settings = Settings.from_env()
-    url = ResponseDbHook(settings=settings).get_uri()
-    migrate.upgrade(url, settings.schema)
-    with connection(url, settings.schema) as conn:
+    with db_connection() as conn:
         if requested:
             source, mailings = "params", requested
         elif from_events:

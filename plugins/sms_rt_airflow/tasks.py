@@ -44,19 +44,6 @@ def fail_without_retry(*errors: type[BaseException]) -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-@contextmanager
-def db_connection() -> Iterator[Any]:
-    """An autocommit connection to the response database, schema migrated (cheap when it is current).
-
-    Autocommit: the wave steps commit each state change in its own transaction block.
-    """
-    settings = Settings.from_env()
-    url = ResponseDbHook(settings=settings).get_uri()
-    migrate.upgrade(url, settings.schema)
-    with connection(url, settings.schema, autocommit=True) as conn:
-        yield conn
-
-
 def window_from_context(context: Any) -> Window:
     params = context.get("params") or {}
     dag_run = context.get("dag_run")

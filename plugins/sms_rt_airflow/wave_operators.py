@@ -99,11 +99,10 @@ class ProfileUpdateOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from sms_response.campaign import WaveError, start_profile_update, wave_status
-        from sms_rt_airflow.hooks import SmsPlatformHook
-        from sms_rt_airflow.tasks import db_connection
+        from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 
         client = SmsPlatformHook(self.platform_conn_id).get_conn()
-        with db_connection() as conn:
+        with db_connection(autocommit=True) as conn:
             mailing = wave_of(conn, context)
             if wave_status(conn, mailing) != "planned":
                 return {"mailing_name": mailing, "already_done": True}
@@ -119,9 +118,9 @@ class ProfileUpdateOperator(BaseOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         from sms_response.campaign import WaveError, finish_profile_update
-        from sms_rt_airflow.tasks import db_connection
+        from sms_rt_airflow.hooks import db_connection
 
-        with db_connection() as conn:
+        with db_connection(autocommit=True) as conn:
             mailing = wave_of(conn, context)
             if event.get("status") == "Timeout":
                 raise AirflowFailException(f"wave {mailing}: contact import {event.get('resource_id')} did not finish")
@@ -144,12 +143,11 @@ class WaveSendOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from sms_response.campaign import send_phase
-        from sms_rt_airflow.hooks import SmsPlatformHook
-        from sms_rt_airflow.tasks import db_connection
+        from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 
         client = SmsPlatformHook(self.platform_conn_id).get_conn()
         try:
-            with db_connection() as conn:
+            with db_connection(autocommit=True) as conn:
                 mailing = wave_of(conn, context)
                 progress = send_phase(conn, client, mailing, self.phase)
         finally:
@@ -182,13 +180,12 @@ class SampleGateOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from sms_response.campaign import WaveError, evaluate_sample, sample_sent_at, wave_status
         from sms_response.mapping import load_mapping
-        from sms_rt_airflow.hooks import SmsPlatformHook
-        from sms_rt_airflow.tasks import db_connection
+        from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 
         hook = SmsPlatformHook(self.platform_conn_id)
         client = hook.get_conn()
         try:
-            with db_connection() as conn:
+            with db_connection(autocommit=True) as conn:
                 mailing = wave_of(conn, context)
                 sent_at = sample_sent_at(conn, mailing)
                 wait_until = (sent_at or datetime.now(UTC)) + timedelta(minutes=float(self.sample_wait_minutes))

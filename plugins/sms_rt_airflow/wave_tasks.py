@@ -10,8 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from sms_response.campaign import WaveError, WaveSpec, plan_wave, wave_report
 from sms_response.messages import TemplateError
 from sms_rt_airflow.constants import WAVE_CONF_KEYS
-from sms_rt_airflow.hooks import SmsPlatformHook
-from sms_rt_airflow.tasks import db_connection
+from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 from sms_rt_airflow.wave_operators import request_key, wave_of
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def plan(context: Any) -> dict[str, Any]:
     # run has one, else the moment it was triggered for.
     stamp = dag_run.logical_date or dag_run.run_after
     base = SmsPlatformHook().short_link_base()
-    with db_connection() as conn:
+    with db_connection(autocommit=True) as conn:
         try:
             result = plan_wave(conn, spec, request_key=request_key(context), stamp=stamp, short_link_base=base,
                                dry_run=bool(params.get("dry_run")))
@@ -67,7 +66,7 @@ def plan(context: Any) -> dict[str, Any]:
 
 
 def report(context: Any) -> dict[str, Any]:
-    with db_connection() as conn:
+    with db_connection(autocommit=True) as conn:
         out = wave_report(conn, wave_of(conn, context))
     log.info("wave report: %s", out)
     return out

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 import requests
 from psycopg.rows import TupleRow
-from wave_fixtures import seed_contacts, seed_segment
+from wave_fixtures import known_phones, seed_contacts, seed_segment, sent_per_phone
 
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state
 
@@ -63,10 +63,6 @@ def conf(**kw: Any) -> dict[str, Any]:
     return base
 
 
-def known_phones(sim: SimulatorServer) -> list[str]:
-    return sorted(c.e164 for c in sim.state.contacts() if c.e164)
-
-
 def seed_source(db: psycopg.Connection[TupleRow], phones: list[str]) -> None:
     db.commit()
     db.autocommit = True
@@ -82,8 +78,7 @@ def wave_of(db: psycopg.Connection[TupleRow], logical_date: datetime) -> str:
 
 
 def sends_of(sim: SimulatorServer, mailing: str) -> dict[str, int]:
-    counts = sim.push.send_counts()["by_mailing_phone"]
-    return {k.split("|", 1)[1]: n for k, n in counts.items() if k.startswith(mailing + "|")}
+    return sent_per_phone(sim.push.send_counts(), mailing)
 
 
 def recipients(db: psycopg.Connection[TupleRow], mailing: str) -> dict[str, str]:

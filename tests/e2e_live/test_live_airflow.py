@@ -170,10 +170,10 @@ def test_a_rest_triggered_wave_runs_on_the_scheduler_with_its_import_polled_in_t
     """sms_campaign_wave triggered over REST: the contact import is polled by ContactImportTrigger in the
     real triggerer (the token comes from the connection there, never from the trigger's kwargs), and every
     recipient is texted exactly once."""
-    from wave_fixtures import seed_contacts, seed_segment
+    from wave_fixtures import known_phones, seed_contacts, seed_segment, sent_per_phone
 
     live = live_airflow
-    phones = sorted(c.e164 for c in live.simulator.state.contacts() if c.e164)[:30]
+    phones = known_phones(live.simulator)[:30]
     with live.connect() as conn:
         conn.autocommit = True
         seed_segment(conn, "SEED_Offer_20261120090000", dict.fromkeys(phones, "non_responders"))
@@ -193,8 +193,7 @@ def test_a_rest_triggered_wave_runs_on_the_scheduler_with_its_import_polled_in_t
             "SELECT mailing_name, status, import_id FROM wave_runs WHERE request_key = %s",
             ("sms_campaign_wave/live_wave",)).fetchone() or (None, None, None)
     assert status == "completed" and import_id and str(mailing).startswith("LIVE_Reminder_")
-    counts = {k.split("|", 1)[1]: n for k, n in live.simulator.push.send_counts()["by_mailing_phone"].items()
-              if k.startswith(f"{mailing}|")}
+    counts = sent_per_phone(live.simulator.push.send_counts(), str(mailing))
     assert set(counts) == set(phones) and set(counts.values()) == {1}
     # The import was waited for in the triggerer, not in a worker slot; no secret reached its log.
     task_dir = live.stack.home / "logs" / "dag_id=sms_campaign_wave" / "run_id=live_wave" / "task_id=update_profiles"

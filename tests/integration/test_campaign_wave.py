@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 import requests
-from wave_fixtures import seed_contacts, seed_segment
+from wave_fixtures import known_phones, seed_contacts, seed_segment, sent_per_phone
 
 from sms_response.campaign import (
     SampleBelowThreshold,
@@ -64,16 +64,12 @@ def client(sim: SimulatorServer) -> Iterator[EventApiClient]:
     c.close()
 
 
-def known_phones(sim: SimulatorServer) -> list[str]:
-    return sorted(c.e164 for c in sim.state.contacts() if c.e164)
-
-
 def sends(sim: SimulatorServer) -> dict[str, Any]:
     return dict(requests.get(f"{sim.base_url}/sim/sends", timeout=10).json())
 
 
 def sent_to(sim: SimulatorServer, mailing: str) -> dict[str, int]:
-    return {k.split("|", 1)[1]: n for k, n in sends(sim)["by_mailing_phone"].items() if k.startswith(mailing + "|")}
+    return sent_per_phone(sends(sim), mailing)
 
 
 def spec(**kw: Any) -> WaveSpec:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wave_fixtures import seed_contacts, seed_segment
+from wave_fixtures import known_phones, seed_contacts, seed_segment
 
 from sms_response.campaign import WaveSpec, evaluate_sample, plan_wave, send_phase
 from sms_response.db import connect
@@ -76,7 +76,7 @@ def test_no_opted_out_number_is_ever_in_a_send_batch(
     pg_url: str, schema: str, sim: SimulatorServer, tmp_path: Path, history: list[tuple[int, int, int]],
     members: dict[int, str], late_opt_outs: set[int], segment: str, batch_size: int,
 ) -> None:
-    phones = sorted(c.e164 for c in sim.state.contacts() if c.e164)[:N]
+    phones = known_phones(sim)[:N]
     run = next(_runs)
     conn = connect(pg_url, schema, autocommit=True)
     client = RecordingClient(sim.base_url, TOKEN)
