@@ -22,7 +22,7 @@ from pathlib import Path
 from psycopg import sql
 
 from sms_response import migrate
-from sms_response.config import Settings
+from sms_response.settings import Settings
 from sms_response.db import connect, drop_schema, resolve_url
 from sms_response.download import download_window
 from sms_response.events import EventRow, Normaliser
@@ -30,7 +30,7 @@ from sms_response.landing import iter_envelopes, read_manifest
 from sms_response.load import import_window
 from sms_response.mapping import load_mapping
 from sms_response.phones import PhoneNormaliser
-from sms_response.platform import EventApiClient
+from sms_response.platform import SmsPlatformClient
 from sms_response.window import Window
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state
 
@@ -54,7 +54,7 @@ def main() -> None:
     mapping = load_mapping()
     with tempfile.TemporaryDirectory() as tmp, SimulatorServer(state, token=token) as sim:
         root = Path(tmp)
-        client = EventApiClient(sim.base_url, token)
+        client = SmsPlatformClient(sim.base_url, token)
         t = time.perf_counter()
         manifest = download_window(client, window, root, page_size=5000)
         dl = time.perf_counter() - t

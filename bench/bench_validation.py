@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sms_response import migrate
-from sms_response.config import Settings
+from sms_response.settings import Settings
 from sms_response.db import connect, drop_schema, resolve_url, sqlalchemy_url
 from sms_response.load import ensure_partitions, month_bounds
 from sms_response.quality import QualityConfig, _suites, gx_url, validate_window

@@ -34,7 +34,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
-from sms_response.conf import PARAMS_SCHEMA
+from sms_response.run_conf import PARAMS_SCHEMA
 from sms_rt_airflow.constants import ASSET_RESPONSE_TABLES, TAGS_PIPELINE, default_args
 
 RESPONSE_TABLES = Asset(name="sms_response_tables", uri=ASSET_RESPONSE_TABLES)
@@ -48,7 +48,7 @@ CATCHUP = os.environ.get("SMS_RT_CATCHUP", "false").lower() in ("1", "true", "ye
 PLATFORM_POOL = os.environ.get("SMS_RT_PLATFORM_POOL", "sms_platform_api")
 
 # Params of triggered runs; their JSON schema (types, ISO-8601 with offset, mailing-name pattern, known
-# event codes) lives in sms_response.conf so Airflow's trigger-time check and validate_conf agree.
+# event codes) lives in sms_response.run_conf so Airflow's trigger-time check and validate_conf agree.
 PARAM_DEFAULTS: dict[str, object] = {"window_start": None, "window_end": None, "event_codes": [], "mailing_names": []}
 
 
@@ -75,8 +75,8 @@ def sms_response_tracking() -> None:
         """Refuse a bad run conf (unknown keys, bad window, bad mailing names or codes) before any DB or API call."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sms_response.conf import ConfError
-        from sms_response.conf import validate_conf as check
+        from sms_response.run_conf import ConfError
+        from sms_response.run_conf import validate_conf as check
         from sms_response.errors import WindowError
 
         dag_run = context.get("dag_run")
@@ -98,30 +98,30 @@ def sms_response_tracking() -> None:
     @task(pool=PLATFORM_POOL)
     def download_events(**context: object) -> dict[str, object]:
         """Download the window's events into landing files (atomic; a rerun replaces them)."""
-        from sms_rt_airflow import tasks
+        from sms_rt_airflow import tracking_tasks
 
-        return tasks.download(context)
+        return tracking_tasks.download(context)
 
     @task
     def import_events(downloaded: dict[str, object], **context: object) -> dict[str, object]:
         """Import the window into the response tables and reconcile its counts."""
-        from sms_rt_airflow import tasks
+        from sms_rt_airflow import tracking_tasks
 
-        return tasks.import_(downloaded, context)
+        return tracking_tasks.import_(downloaded, context)
 
     @task
     def validate_responses(imported: dict[str, object], **context: object) -> dict[str, object]:
         """Quality gate (Great Expectations): critical failures stop the window, warnings are logged."""
-        from sms_rt_airflow import tasks
+        from sms_rt_airflow import tracking_tasks
 
-        return tasks.validate(imported, context)
+        return tracking_tasks.validate(imported, context)
 
     @task(outlets=[RESPONSE_TABLES])
     def publish(validated: dict[str, object], **context: object) -> dict[str, object]:
         """Mark the window published: segments and waves read only published windows."""
-        from sms_rt_airflow import tasks
+        from sms_rt_airflow import tracking_tasks
 
-        return tasks.publish(validated, context, RESPONSE_TABLES)
+        return tracking_tasks.publish(validated, context, RESPONSE_TABLES)
 
     downloaded = download_events()
     validate_conf() >> downloaded

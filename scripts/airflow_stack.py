@@ -96,7 +96,7 @@ def sqlalchemy_url(libpq: Mapping[str, str], dbname: str, driver: str) -> str:
 
 def embedded_server_url() -> str:
     """The embedded PostgreSQL server the library uses when no URL is configured."""
-    from sms_response.config import Settings
+    from sms_response.settings import Settings
     from sms_response.db import embedded_url
 
     return str(embedded_url(Settings.from_env().embedded_pgdata))

@@ -157,7 +157,7 @@ def main() -> int:
 
     step("Response database: embedded PostgreSQL under .local/pgdata (or SMS_RT_DATABASE_URL), migrations")
     if not os.environ.get("SMS_RT_DATABASE_URL"):
-        from sms_response.config import Settings
+        from sms_response.settings import Settings
         from sms_response.db import drop_schema, resolve_url
 
         settings = Settings.from_env()

@@ -55,7 +55,7 @@ from sms_response.messages import (
     validate_template,
 )
 from sms_response.phones import PhoneNormaliser
-from sms_response.platform import EventApiClient
+from sms_response.platform import SmsPlatformClient
 from sms_response.scheduling import QuietHours, wave_send_time
 from sms_response.waves import SEGMENTS, AudienceMember, assert_sendable, build_audience, opted_out_among
 from sms_response.window import Window
@@ -410,7 +410,7 @@ def profile_import_file(conn: Conn, mailing: str, known_custom: Sequence[str]) -
     return base64.b64encode(out.getvalue().encode()).decode(), mappings, len(rows)
 
 
-def start_profile_update(conn: Conn, client: EventApiClient, mailing: str) -> str:
+def start_profile_update(conn: Conn, client: SmsPlatformClient, mailing: str) -> str:
     """Start (once) the contact update import of the wave's recipients; returns the import's resource id."""
     _require_autocommit(conn)
     row = conn.execute("SELECT import_id FROM wave_runs WHERE mailing_name = %s", (mailing,)).fetchone()
@@ -499,7 +499,7 @@ def _messages(conn: Conn, mailing: str, campaign_code: str, rows: Sequence[tuple
 
 def send_phase(
     conn: Conn,
-    client: EventApiClient,
+    client: SmsPlatformClient,
     mailing: str,
     phase: str,
     *,
@@ -631,7 +631,7 @@ def sample_sent_at(conn: Conn, mailing: str) -> datetime | None:
     return row[0] if row else None
 
 
-def _responders_by_phone(client: EventApiClient, mapping: EventMapping, mailing: str, start: datetime,
+def _responders_by_phone(client: SmsPlatformClient, mapping: EventMapping, mailing: str, start: datetime,
                          end: datetime) -> dict[str, set[str]]:
     """Read-only look at the platform's interactions of the wave so far: phone -> interaction types."""
     out: dict[str, set[str]] = {}
@@ -650,7 +650,7 @@ def _responders_by_phone(client: EventApiClient, mapping: EventMapping, mailing:
 
 def evaluate_sample(
     conn: Conn,
-    client: EventApiClient,
+    client: SmsPlatformClient,
     mapping: EventMapping,
     mailing: str,
     *,

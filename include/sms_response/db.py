@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from sms_response.config import Settings
+from sms_response.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -80,7 +80,7 @@ class RetryPolicy:
     retry_after_cap: float = 120.0
 
 
-class EventApiClient:
+class SmsPlatformClient:
     """HTTP client of the platform: ``GET /v1/events`` plus the push side (see the simulator for the contract)."""
 
     def __init__(
@@ -104,7 +104,7 @@ class EventApiClient:
         self.retries_done = 0
 
     def __repr__(self) -> str:  # never show the token
-        return f"EventApiClient({self.base_url!r})"
+        return f"SmsPlatformClient({self.base_url!r})"
 
     def close(self) -> None:
         self.session.close()

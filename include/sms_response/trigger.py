@@ -34,7 +34,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
-from sms_response.conf import MAILING_NAME_PATTERN
+from sms_response.run_conf import MAILING_NAME_PATTERN
 from sms_response.errors import SmsResponseError
 
 Conn = psycopg.Connection[TupleRow]
@@ -392,7 +392,7 @@ def started_triggers(conn: Conn) -> list[tuple[int, dict[str, str]]]:
 
 def default_drop_dir(env: Mapping[str, str] | None = None) -> Path:
     """``SMS_RT_FLOWCHART_DROP_DIR``, else ``<SMS_RT_LOCAL_DIR>/flowchart_drop``."""
-    from sms_response.config import Settings
+    from sms_response.settings import Settings
 
     e = os.environ if env is None else env
     if e.get(DROP_DIR_ENV):
@@ -568,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(write_trigger_file(args.drop_dir or default_drop_dir(), req, requested_by))
             return 0
         from sms_response import migrate
-        from sms_response.config import Settings
+        from sms_response.settings import Settings
         from sms_response.db import connection, resolve_url
 
         settings = Settings.from_env()

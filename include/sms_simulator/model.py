@@ -174,7 +174,7 @@ def parse_aware(value: str) -> datetime:
     return dt
 
 
-def sanitize_name(raw: str) -> str:
+def sanitise_name(raw: str) -> str:
     """Mimic the campaign tool: anything outside [A-Za-z0-9_] becomes a single '_'."""
     return re.sub(r"[^A-Za-z0-9_]+", "_", raw).strip("_")
 
@@ -283,7 +283,7 @@ class SimulatorConfig:
             raise ValueError("recipients and mailings must be >= 0")
         if self.campaign_start.tzinfo is None or self.campaign_start.utcoffset() is None:
             raise ValueError("campaign_start must be timezone-aware")
-        if not sanitize_name(self.campaign_code):
+        if not sanitise_name(self.campaign_code):
             raise ValueError("campaign_code must contain at least one [A-Za-z0-9_] character")
         for name, value in asdict(self).items():
             if name.endswith(("_rate", "_share")) and not 0.0 <= value <= 1.0:
@@ -750,17 +750,17 @@ def summarize(
 
 
 def build_mailings(config: SimulatorConfig) -> tuple[Mailing, ...]:
-    code = sanitize_name(config.campaign_code)
+    code = sanitise_name(config.campaign_code)
     start_us = to_us(config.campaign_start)
     interval_us = config.mailing_interval // timedelta(microseconds=1)
     seen: set[str] = set()
     mailings: list[Mailing] = []
     for k in range(config.mailings):
         theme = PROCESS_BOX_THEMES[k % len(PROCESS_BOX_THEMES)]
-        box = sanitize_name(f"Wave{k + 1} {theme}")
+        box = sanitise_name(f"Wave{k + 1} {theme}")
         scheduled = start_us + k * interval_us
         stamp = from_us(scheduled).strftime("%Y%m%d%H%M%S")
-        name = sanitize_name(f"{code}_{box}_{stamp}")
+        name = sanitise_name(f"{code}_{box}_{stamp}")
         # A zero interval would otherwise collide on the timestamp part.
         suffix = 2
         base = name

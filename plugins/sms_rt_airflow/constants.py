@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 # The one definition of a mailing name's shape (import-light), re-exported for the DAG files.
-from sms_response.conf import MAILING_NAME_PATTERN as MAILING_NAME_PATTERN
+from sms_response.run_conf import MAILING_NAME_PATTERN as MAILING_NAME_PATTERN
 
 PLATFORM_CONN_ID = "sms_platform"
 RESPONSE_DB_CONN_ID = "sms_rt_postgres"

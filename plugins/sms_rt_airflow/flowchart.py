@@ -73,7 +73,7 @@ class FlowchartTrigger(BaseTrigger):
     def _resolve_url(self) -> str:
         # Sync on purpose, run in a thread: the hook's connection lookup talks to the supervisor
         # synchronously (allowed off the event-loop thread) and the embedded-server fallback blocks.
-        from sms_response.config import Settings
+        from sms_response.settings import Settings
         from sms_rt_airflow.hooks import ResponseDbHook
 
         return ResponseDbHook(self.conn_id, settings=Settings.from_env()).get_uri()
@@ -192,7 +192,7 @@ class FlowchartTriggerSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=bool(runs), xcom_value=runs)
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        from sms_response.config import Settings
+        from sms_response.settings import Settings
 
         runs = self._ingest_and_claim(context)
         if runs:

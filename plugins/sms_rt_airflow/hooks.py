@@ -11,9 +11,9 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from psycopg.conninfo import make_conninfo
 
 from sms_response import migrate
-from sms_response.config import Settings
+from sms_response.settings import Settings
 from sms_response.db import connection, resolve_url
-from sms_response.platform import EventApiClient, RetryPolicy
+from sms_response.platform import SmsPlatformClient, RetryPolicy
 from sms_rt_airflow.constants import PLATFORM_CONN_ID, RESPONSE_DB_CONN_ID
 
 
@@ -33,7 +33,7 @@ class SmsPlatformHook(BaseHook):
         super().__init__()
         self.conn_id = sms_platform_conn_id
 
-    def get_conn(self) -> EventApiClient:
+    def get_conn(self) -> SmsPlatformClient:
         return client_from_connection(self.get_connection(self.conn_id))
 
     def short_link_base(self) -> str:
@@ -41,7 +41,7 @@ class SmsPlatformHook(BaseHook):
         return short_link_base(self.get_connection(self.conn_id))
 
     @classmethod
-    async def aget_client(cls, conn_id: str = PLATFORM_CONN_ID) -> EventApiClient:
+    async def aget_client(cls, conn_id: str = PLATFORM_CONN_ID) -> SmsPlatformClient:
         """The client, for triggers: the connection is fetched inside the triggerer, never serialised."""
         return client_from_connection(await cls.aget_connection(conn_id))
 
@@ -54,9 +54,9 @@ def _base_url(conn: Any) -> str:
     return f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
 
 
-def client_from_connection(conn: Any) -> EventApiClient:
+def client_from_connection(conn: Any) -> SmsPlatformClient:
     extra: dict[str, Any] = conn.extra_dejson or {}
-    return EventApiClient(
+    return SmsPlatformClient(
         _base_url(conn),
         conn.password or "",
         timeout=(float(extra.get("timeout_connect", 5)), float(extra.get("timeout_read", 60))),

@@ -28,7 +28,7 @@ from sms_response.campaign import (
 )
 from sms_response.db import connect
 from sms_response.mapping import load_mapping
-from sms_response.platform import EventApiClient
+from sms_response.platform import SmsPlatformClient
 from sms_response.report import fingerprint
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state
 
@@ -58,8 +58,8 @@ def sim() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture
-def client(sim: SimulatorServer) -> Iterator[EventApiClient]:
-    c = EventApiClient(sim.base_url, TOKEN)
+def client(sim: SimulatorServer) -> Iterator[SmsPlatformClient]:
+    c = SmsPlatformClient(sim.base_url, TOKEN)
     yield c
     c.close()
 
@@ -80,7 +80,7 @@ def spec(**kw: Any) -> WaveSpec:
     return WaveSpec(**base)
 
 
-def update_profiles(conn: psycopg.Connection[Any], client: EventApiClient, mailing: str) -> int:
+def update_profiles(conn: psycopg.Connection[Any], client: SmsPlatformClient, mailing: str) -> int:
     resource_id = start_profile_update(conn, client, mailing)
     deadline = time.monotonic() + 10
     while True:
@@ -90,7 +90,7 @@ def update_profiles(conn: psycopg.Connection[Any], client: EventApiClient, maili
         assert time.monotonic() < deadline, "import never finished"
 
 
-def through_the_sample(conn: psycopg.Connection[Any], client: EventApiClient, key: str, **spec_kw: Any) -> str:
+def through_the_sample(conn: psycopg.Connection[Any], client: SmsPlatformClient, key: str, **spec_kw: Any) -> str:
     """Plan, update profiles, send the sample and pass the gate: what precedes every full send."""
     mailing = plan_wave(conn, spec(**spec_kw), request_key=key, stamp=STAMP,
                         short_link_base="https://t.example/r").mailing_name
@@ -165,7 +165,7 @@ def test_dry_run_reports_parts_and_credits_and_writes_nothing(
 
 
 def test_a_wave_texts_every_recipient_exactly_once_and_never_the_holdout(
-    adb: psycopg.Connection[Any], sim: SimulatorServer, client: EventApiClient
+    adb: psycopg.Connection[Any], sim: SimulatorServer, client: SmsPlatformClient
 ) -> None:
     phones = known_phones(sim)[:41] + [UNKNOWN_PHONE]
     setup_source(adb, phones, **{"loyalty tier": "gold"})
@@ -196,9 +196,9 @@ def test_a_wave_texts_every_recipient_exactly_once_and_never_the_holdout(
 
 
 def test_a_crash_after_the_platform_accepted_a_batch_resends_it_without_texting_twice(
-    adb: psycopg.Connection[Any], sim: SimulatorServer, client: EventApiClient
+    adb: psycopg.Connection[Any], sim: SimulatorServer, client: SmsPlatformClient
 ) -> None:
-    class CrashAfterSecondBatch(EventApiClient):
+    class CrashAfterSecondBatch(SmsPlatformClient):
         batches = 0
 
         def send_batch(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -223,7 +223,7 @@ def test_a_crash_after_the_platform_accepted_a_batch_resends_it_without_texting_
 
 
 def test_recipients_outside_quiet_hours_wait_for_their_window(
-    adb: psycopg.Connection[Any], sim: SimulatorServer, client: EventApiClient
+    adb: psycopg.Connection[Any], sim: SimulatorServer, client: SmsPlatformClient
 ) -> None:
     phones = [p for p in known_phones(sim) if p.startswith(("+1212", "+1310", "+1213", "+1917", "+1646", "+1818"))]
     assert {p[:5] for p in phones} & {"+1212", "+1917", "+1646"} and {p[:5] for p in phones} & {"+1310", "+1213",
@@ -251,7 +251,7 @@ def test_recipients_outside_quiet_hours_wait_for_their_window(
 
 
 def test_a_sample_below_the_threshold_stops_the_wave(
-    adb: psycopg.Connection[Any], sim: SimulatorServer, client: EventApiClient
+    adb: psycopg.Connection[Any], sim: SimulatorServer, client: SmsPlatformClient
 ) -> None:
     requests.post(f"{sim.base_url}/sim/config", json={"wave": {"failure_rate": 1.0}}, timeout=10).raise_for_status()
     phones = known_phones(sim)[:40]
@@ -273,7 +273,7 @@ def test_a_sample_below_the_threshold_stops_the_wave(
 
 
 def test_an_opt_out_after_the_plan_is_never_sent(
-    adb: psycopg.Connection[Any], sim: SimulatorServer, client: EventApiClient
+    adb: psycopg.Connection[Any], sim: SimulatorServer, client: SmsPlatformClient
 ) -> None:
     phones = known_phones(sim)[:20]
     setup_source(adb, phones)
@@ -287,7 +287,7 @@ def test_an_opt_out_after_the_plan_is_never_sent(
 
 
 def test_an_unknown_custom_field_fails_before_anything_is_sent(
-    adb: psycopg.Connection[Any], sim: SimulatorServer, client: EventApiClient
+    adb: psycopg.Connection[Any], sim: SimulatorServer, client: SmsPlatformClient
 ) -> None:
     phones = known_phones(sim)[:10]
     setup_source(adb, phones, **{"shoe size": 42})
@@ -300,7 +300,7 @@ def test_an_unknown_custom_field_fails_before_anything_is_sent(
 
 
 def test_the_winning_variant_is_chosen_by_click_rate_and_used_for_the_full_send(
-    adb: psycopg.Connection[Any], sim: SimulatorServer, client: EventApiClient
+    adb: psycopg.Connection[Any], sim: SimulatorServer, client: SmsPlatformClient
 ) -> None:
     requests.post(f"{sim.base_url}/sim/config", json={"wave": {"variant_lift": {"B": 3.0}}},
                   timeout=10).raise_for_status()

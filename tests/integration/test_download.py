@@ -11,7 +11,7 @@ import pytest
 from sms_response.download import download_window
 from sms_response.errors import PlatformAuthError
 from sms_response.landing import iter_envelopes, read_manifest
-from sms_response.platform import EventApiClient, RetryPolicy
+from sms_response.platform import SmsPlatformClient, RetryPolicy
 from sms_response.window import Window
 from sms_simulator import FaultConfig
 
@@ -33,7 +33,7 @@ def test_download_with_faults_gets_every_record_and_honours_retry_after(
     simulator.set_faults(FaultConfig(rate_429=0.3, retry_after=2, rate_5xx=0.3, rate_cut=0.2, rate_slow=0.05,
                                      slow_seconds=0.2, max_faults_per_page=2, fault_seed=3))
     waits: list[float] = []
-    client = EventApiClient(simulator.base_url, sim_token, retry=RetryPolicy(attempts=5, backoff_initial=0.01,
+    client = SmsPlatformClient(simulator.base_url, sim_token, retry=RetryPolicy(attempts=5, backoff_initial=0.01,
                                                                              backoff_max=0.05),
                             sleep=waits.append)
     try:
@@ -58,7 +58,7 @@ def test_download_with_faults_gets_every_record_and_honours_retry_after(
 
 
 def test_second_download_of_a_window_gives_identical_files(simulator: Any, sim_token: str, tmp_path: Path) -> None:
-    client = EventApiClient(simulator.base_url, sim_token)
+    client = SmsPlatformClient(simulator.base_url, sim_token)
     w = window(offset=1)
     first = download_window(client, w, tmp_path, page_size=40)
     second = download_window(client, w, tmp_path, page_size=40)
@@ -69,7 +69,7 @@ def test_second_download_of_a_window_gives_identical_files(simulator: Any, sim_t
 
 def test_bad_token_fails_at_once_without_leaking_it(simulator: Any, tmp_path: Path) -> None:
     secret = "not-the-token-zzz"
-    client = EventApiClient(simulator.base_url, secret, sleep=lambda s: pytest.fail("must not retry a 401"))
+    client = SmsPlatformClient(simulator.base_url, secret, sleep=lambda s: pytest.fail("must not retry a 401"))
     with pytest.raises(PlatformAuthError) as exc:
         download_window(client, window(), tmp_path)
     assert "401" in str(exc.value) and secret not in str(exc.value) and secret not in repr(client)
@@ -78,7 +78,7 @@ def test_bad_token_fails_at_once_without_leaking_it(simulator: Any, tmp_path: Pa
 
 def test_persistent_server_errors_give_up_after_the_retry_budget(simulator: Any, sim_token: str, tmp_path: Path) -> None:
     simulator.set_faults(FaultConfig(rate_5xx=1.0, max_faults_per_page=100))
-    client = EventApiClient(simulator.base_url, sim_token, retry=RetryPolicy(attempts=3), sleep=lambda s: None)
+    client = SmsPlatformClient(simulator.base_url, sim_token, retry=RetryPolicy(attempts=3), sleep=lambda s: None)
     try:
         with pytest.raises(Exception, match="HTTP 5"):
             download_window(client, window(), tmp_path)
@@ -88,7 +88,7 @@ def test_persistent_server_errors_give_up_after_the_retry_budget(simulator: Any,
 
 
 def test_filters_narrow_the_download(simulator: Any, sim_token: str, tmp_path: Path) -> None:
-    client = EventApiClient(simulator.base_url, sim_token)
+    client = SmsPlatformClient(simulator.base_url, sim_token)
     w = window(hours=4)
     full = download_window(client, w, tmp_path / "a")
     only_sent = download_window(client, w, tmp_path / "b", codes=["sentSMS"])

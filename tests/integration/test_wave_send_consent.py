@@ -20,7 +20,7 @@ from sms_response.db import connect
 from sms_response.landing import LandingWriter
 from sms_response.load import import_window
 from sms_response.mapping import load_mapping
-from sms_response.platform import EventApiClient
+from sms_response.platform import SmsPlatformClient
 from sms_response.waves import opted_out_among
 from sms_response.window import Window
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state
@@ -44,7 +44,7 @@ def sim() -> Iterator[SimulatorServer]:
         yield s
 
 
-class RecordingClient(EventApiClient):
+class RecordingClient(SmsPlatformClient):
     """The real client; it also keeps every batch it sends so the test can inspect them."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

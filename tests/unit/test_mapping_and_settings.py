@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sms_response.config import Settings
+from sms_response.settings import Settings
 from sms_response.errors import ConfigError, MappingError
 from sms_response.mapping import load_mapping, parse_mapping
 

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from sms_response import events
-from sms_response.conf import (
+from sms_response.run_conf import (
     CONF_KEYS,
     DATETIME_PATTERN,
     EVENT_CODES,

@@ -18,7 +18,7 @@ def project_home() -> Path:
     env = os.environ.get("SMS_RT_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    # include/sms_response/config.py → repository root
+    # include/sms_response/settings.py → repository root
     return Path(__file__).resolve().parents[2]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from sms_response import migrate
-from sms_response.config import Settings
+from sms_response.settings import Settings
 from sms_response.db import connection
 from sms_response.download import download_window
 from sms_response.errors import (
