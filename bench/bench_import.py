@@ -22,7 +22,6 @@ from pathlib import Path
 from psycopg import sql
 
 from sms_response import migrate
-from sms_response.settings import Settings
 from sms_response.db import connect, drop_schema, resolve_url
 from sms_response.download import download_window
 from sms_response.events import EventRow, Normaliser
@@ -31,6 +30,7 @@ from sms_response.load import import_window
 from sms_response.mapping import load_mapping
 from sms_response.phones import PhoneNormaliser
 from sms_response.platform import SmsPlatformClient
+from sms_response.settings import Settings
 from sms_response.window import Window
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state
 

@@ -14,10 +14,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sms_response import migrate
-from sms_response.settings import Settings
 from sms_response.db import connect, drop_schema, resolve_url, sqlalchemy_url
 from sms_response.load import ensure_partitions, month_bounds
 from sms_response.quality import QualityConfig, _suites, gx_url, validate_window
+from sms_response.settings import Settings
 from sms_response.window import Window
 
 
@@ -47,11 +47,11 @@ def main() -> None:
         conn.commit()
         print(f"generated {args.rows} rows in {time.perf_counter() - t:.1f}s")
         t = time.perf_counter()
-        report = validate_window(url, schema, w, w.id, QualityConfig())
+        report = validate_window(url, schema, w, QualityConfig())
         sql_s = time.perf_counter() - t
         print(f"GX on PostgreSQL (all 3 suites, 22 expectations): {sql_s:.2f}s, success={report.success}")
         t = time.perf_counter()
-        validate_window(url, schema, w, w.id, QualityConfig(), suites=["sms_sent"])
+        validate_window(url, schema, w, QualityConfig(), suites=["sms_sent"])
         sql_sent_s = time.perf_counter() - t
         print(f"GX on PostgreSQL (sms_sent suite only, 10 expectations): {sql_sent_s:.2f}s")
 

@@ -32,12 +32,11 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from sms_response.run_conf import PARAMS_SCHEMA
-from sms_rt_airflow.constants import ASSET_RESPONSE_TABLES, TAGS_PIPELINE, default_args
-
-RESPONSE_TABLES = Asset(name="sms_response_tables", uri=ASSET_RESPONSE_TABLES)
+from sms_rt_airflow.assets import RESPONSE_TABLES
+from sms_rt_airflow.constants import TAGS_PIPELINE, default_args
 
 SCHEDULE = os.environ.get("SMS_RT_CRON", "0 * * * *")
 START_DATE = pendulum.parse(os.environ.get("SMS_RT_START_DATE", "2026-11-01T00:00:00+00:00"))
@@ -72,60 +71,42 @@ PARAM_DEFAULTS: dict[str, object] = {"window_start": None, "window_end": None, "
 def sms_response_tracking() -> None:
     @task
     def validate_conf(**context: Any) -> dict[str, Any]:
-        """Refuse a bad run conf (unknown keys, bad window, bad mailing names or codes) before any DB or API call."""
-        from airflow.sdk.exceptions import AirflowFailException
+        """Refuse a bad run conf before any DB or API call; return the run's window (span, filters, id)."""
+        from sms_rt_airflow import tracking_tasks
 
-        from sms_response.run_conf import ConfError
-        from sms_response.run_conf import validate_conf as check
-        from sms_response.errors import WindowError
-
-        dag_run = context.get("dag_run")
-        conf = dict(getattr(dag_run, "conf", None) or {})
-        try:
-            # Params carry the conf when [core] dag_run_conf_overrides_params is on (the default);
-            # the raw conf is checked too, so nothing a trigger sent escapes the check.
-            run_conf = check({**dict(context.get("params") or {}), **conf})
-            window = run_conf.window(
-                data_interval_start=context.get("data_interval_start"),
-                data_interval_end=context.get("data_interval_end"),
-                run_after=getattr(dag_run, "run_after", None),
-            )
-        except (ConfError, WindowError) as exc:
-            # A retry cannot fix a conf: fail now, before download_events touches anything.
-            raise AirflowFailException(str(exc)) from exc
-        return {**run_conf.as_dict(), "window_id": window.id, "window": str(window)}
+        return tracking_tasks.check_conf(context)
 
     @task(pool=PLATFORM_POOL)
-    def download_events(**context: object) -> dict[str, object]:
+    def download_events(window: dict[str, Any]) -> dict[str, Any]:
         """Download the window's events into landing files (atomic; a rerun replaces them)."""
         from sms_rt_airflow import tracking_tasks
 
-        return tracking_tasks.download(context)
+        return tracking_tasks.download(window)
 
     @task
-    def import_events(downloaded: dict[str, object], **context: object) -> dict[str, object]:
+    def import_events(window: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Import the window into the response tables and reconcile its counts."""
         from sms_rt_airflow import tracking_tasks
 
-        return tracking_tasks.import_(downloaded, context)
+        return tracking_tasks.import_(window, context)
 
     @task
-    def validate_responses(imported: dict[str, object], **context: object) -> dict[str, object]:
+    def validate_responses(window: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Quality gate (Great Expectations): critical failures stop the window, warnings are logged."""
         from sms_rt_airflow import tracking_tasks
 
-        return tracking_tasks.validate(imported, context)
+        return tracking_tasks.validate(window, context)
 
     @task(outlets=[RESPONSE_TABLES])
-    def publish(validated: dict[str, object], **context: object) -> dict[str, object]:
+    def publish(window: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Mark the window published: segments and waves read only published windows."""
         from sms_rt_airflow import tracking_tasks
 
-        return tracking_tasks.publish(validated, context, RESPONSE_TABLES)
+        return tracking_tasks.publish(window, context, RESPONSE_TABLES)
 
-    downloaded = download_events()
-    validate_conf() >> downloaded
-    publish(validate_responses(import_events(downloaded)))
+    # The window is built once, by validate_conf, and every later task receives it (XCom).
+    window = validate_conf()
+    download_events(window) >> import_events(window) >> validate_responses(window) >> publish(window)
 
 
 sms_response_tracking()

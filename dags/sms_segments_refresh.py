@@ -32,18 +32,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-from sms_rt_airflow.constants import (
-    ASSET_RESPONSE_TABLES,
-    ASSET_SEGMENTS,
-    MAILING_NAME_PATTERN,
-    TAGS_SEGMENTS,
-    default_args,
-)
-
-RESPONSE_TABLES = Asset(name="sms_response_tables", uri=ASSET_RESPONSE_TABLES)
-SEGMENTS = Asset(name="sms_segments", uri=ASSET_SEGMENTS)
+from sms_rt_airflow.assets import RESPONSE_TABLES, SEGMENTS
+from sms_rt_airflow.constants import MAILING_NAME_PATTERN, TAGS_SEGMENTS, default_args
 
 
 @dag(

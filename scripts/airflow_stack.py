@@ -96,8 +96,8 @@ def sqlalchemy_url(libpq: Mapping[str, str], dbname: str, driver: str) -> str:
 
 def embedded_server_url() -> str:
     """The embedded PostgreSQL server the library uses when no URL is configured."""
-    from sms_response.settings import Settings
     from sms_response.db import embedded_url
+    from sms_response.settings import Settings
 
     return str(embedded_url(Settings.from_env().embedded_pgdata))
 

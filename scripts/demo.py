@@ -157,8 +157,8 @@ def main() -> int:
 
     step("Response database: embedded PostgreSQL under .local/pgdata (or SMS_RT_DATABASE_URL), migrations")
     if not os.environ.get("SMS_RT_DATABASE_URL"):
-        from sms_response.settings import Settings
         from sms_response.db import drop_schema, resolve_url
+        from sms_response.settings import Settings
 
         settings = Settings.from_env()
         drop_schema(resolve_url(settings), settings.schema)

@@ -16,9 +16,9 @@ import logging
 import sys
 
 from sms_response import migrate, report
-from sms_response.settings import Settings
 from sms_response.db import connection, embedded_url, resolve_url, stop_embedded
 from sms_response.errors import SmsResponseError
+from sms_response.settings import Settings
 
 
 def _redact(url: str) -> str:

@@ -50,6 +50,14 @@ def resolve_url(settings: Settings) -> str:
     return embedded_url(settings.embedded_pgdata)
 
 
+def libpq_url(url: str) -> str:
+    """A URL libpq (psycopg) accepts: SQLAlchemy's ``postgresql+<driver>://`` loses its driver."""
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
 def sqlalchemy_url(url: str) -> str:
     """The same server as a SQLAlchemy URL on the psycopg 3 driver (Alembic, GX)."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,20 +21,18 @@ def download_window(
     window: Window,
     landing_root: Path,
     *,
-    codes: Sequence[str] = (),
-    mailings: Sequence[str] = (),
     page_size: int = 1000,
     part_max_records: int = 50_000,
     source_name: str = "event-api",
 ) -> Manifest:
-    """Fetch every page of ``window`` and publish it atomically as the window's landing files."""
+    """Fetch every page of ``window`` (its span and filters) and publish it atomically as its landing files."""
     landing_root.mkdir(parents=True, exist_ok=True)
     writer = LandingWriter(landing_root, window.id, part_max_records)
     started = time.monotonic()
     last_log = started
     pages = records = http_bytes = 0
     try:
-        for page in source.pages(window, codes, mailings, page_size):
+        for page in source.pages(window, window.event_codes, window.mailing_names, page_size):
             pages += 1
             http_bytes += page.raw_bytes
             for env in page.envelopes:
@@ -52,7 +49,7 @@ def download_window(
             {
                 "window_start": window.start.isoformat(),
                 "window_end": window.end.isoformat(),
-                "filters": {"codes": sorted(codes), "mailings": sorted(mailings)},
+                "filters": {"codes": list(window.event_codes), "mailings": list(window.mailing_names)},
                 "pages": pages,
                 "source": source_name,
                 "downloaded_at": datetime.now(UTC).isoformat(),

@@ -145,7 +145,7 @@ class _WindowRows:
 def _normalise_window(
     directory: Path, manifest: Manifest, window: Window, mapping: Mapping, region: str
 ) -> _WindowRows:
-    normaliser = Normaliser(mapping, window, manifest.window_id, PhoneNormaliser(region))
+    normaliser = Normaliser(mapping, window, window.id, PhoneNormaliser(region))
     rows = _WindowRows()
     started = time.monotonic()
     next_log = PROGRESS_EVERY_RECORDS
@@ -154,11 +154,11 @@ def _normalise_window(
             rows.add(item)
         if rows.records >= next_log:
             el = time.monotonic() - started
-            log.info("window %s: normalised %d records (%.0f/s)", manifest.window_id, rows.records, rows.records / el)
+            log.info("window %s: normalised %d records (%.0f/s)", window.id, rows.records, rows.records / el)
             next_log += PROGRESS_EVERY_RECORDS
     log.info(
         "window %s: %d records normalised, %d distinct phones, %.2f s",
-        manifest.window_id, rows.records, normaliser.phones.distinct_seen, time.monotonic() - started,
+        window.id, rows.records, normaliser.phones.distinct_seen, time.monotonic() - started,
     )
     return rows
 
@@ -178,7 +178,7 @@ def import_window(
     t0 = time.monotonic()
     directory, manifest = read_manifest(landing_root, window.id)
     rows = _normalise_window(directory, manifest, window, mapping, default_region)
-    load_id = manifest.window_id
+    load_id = window.id
 
     try:
         with conn.transaction():
@@ -206,7 +206,7 @@ def _load(
     conn: Conn, schema: str, window: Window, mapping: Mapping, manifest: Manifest, rows: _WindowRows,
     run_id: str | None, started_at: datetime, t0: float,
 ) -> LoadResult:
-    load_id = manifest.window_id
+    load_id = window.id
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK_KEY,))
     check_mapping_against_tables(conn, schema, mapping)
     old_opt = conn.execute(

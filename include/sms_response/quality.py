@@ -14,8 +14,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from psycopg import sql
@@ -23,6 +21,7 @@ from psycopg import sql
 from sms_response.errors import SmsResponseError
 from sms_response.events import DELIVERY_STATUSES, INTERACTION_TYPES
 from sms_response.phones import mask
+from sms_response.settings import QualityConfig as QualityConfig
 from sms_response.window import Window
 
 log = logging.getLogger(__name__)
@@ -40,25 +39,6 @@ class ValidationFailed(SmsResponseError):
     def __init__(self, message: str, report: ValidationReport) -> None:
         super().__init__(message)
         self.report = report
-
-
-@dataclass(frozen=True)
-class QualityConfig:
-    lateness_allowance: timedelta = timedelta(hours=24)
-    max_reject_rate: float = 0.05
-    max_interactions_per_send: float = 5.0
-    data_docs_dir: Path | None = None
-
-    @classmethod
-    def from_env(cls, default_docs: Path | None = None) -> QualityConfig:
-        e = os.environ
-        docs = e.get("SMS_RT_DATA_DOCS_DIR")
-        return cls(
-            lateness_allowance=timedelta(hours=float(e.get("SMS_RT_LATENESS_HOURS", "24"))),
-            max_reject_rate=float(e.get("SMS_RT_MAX_REJECT_RATE", "0.05")),
-            max_interactions_per_send=float(e.get("SMS_RT_MAX_INTERACTIONS_PER_SEND", "5")),
-            data_docs_dir=Path(docs) if docs else default_docs,
-        )
 
 
 @dataclass(frozen=True)
@@ -210,15 +190,16 @@ def gx_url(database_url: str, schema: str) -> str:
 
 
 def validate_window(
-    database_url: str, schema: str, window: Window, load_id: str, cfg: QualityConfig,
+    database_url: str, schema: str, window: Window, cfg: QualityConfig,
     relations: dict[str, str] | None = None,
     suites: Sequence[str] | None = None,
 ) -> ValidationReport:
-    """Run the suites on the window's rows; return every expectation's outcome (raises nothing on failure).
+    """Run the suites on the window's rows (``load_id = window.id``); return every outcome (raises nothing).
 
     ``relations`` validates another relation in place of a table (e.g. ``{"sms_sent": "staging_sent"}``),
     such as rows staged before loading.
     """
+    load_id = window.id
     rel = {"sms_sent": "sms_sent", "sms_interactions": "sms_interactions", **(relations or {})}
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx

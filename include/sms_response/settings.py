@@ -1,4 +1,9 @@
-"""Settings, built once from the environment into a frozen dataclass."""
+"""Settings: every ``SMS_RT_*`` variable is read here, once per process step, into frozen dataclasses.
+
+Nothing else in the library reads the environment: functions take a ``Settings`` (or the one
+value they need) from their caller. Tasks build it once at their start (``sms_rt_airflow.hooks``),
+CLIs once in ``main``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from sms_response.errors import ConfigError
@@ -13,11 +19,11 @@ from sms_response.errors import ConfigError
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def project_home() -> Path:
+def project_home(env: Mapping[str, str] | None = None) -> Path:
     """The repository root (``SMS_RT_HOME`` overrides): where ``.local/`` lives."""
-    env = os.environ.get("SMS_RT_HOME")
-    if env:
-        return Path(env).expanduser().resolve()
+    value = (os.environ if env is None else env).get("SMS_RT_HOME")
+    if value:
+        return Path(value).expanduser().resolve()
     # include/sms_response/settings.py → repository root
     return Path(__file__).resolve().parents[2]
 
@@ -27,10 +33,21 @@ def _default_local_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    """Thresholds of the quality gate (``SMS_RT_LATENESS_HOURS``, ``SMS_RT_MAX_REJECT_RATE``, …)."""
+
+    lateness_allowance: timedelta = timedelta(hours=24)
+    max_reject_rate: float = 0.05
+    max_interactions_per_send: float = 5.0
+    data_docs_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the library needs that differs between a laptop, CI and production.
 
-    ``database_url`` None means "use the embedded PostgreSQL server under ``local_dir``".
+    ``database_url`` None means "use the embedded PostgreSQL server under ``local_dir``" (unless an
+    Airflow connection ``sms_rt_postgres`` exists: the hook decides that).
     """
 
     database_url: str | None = None
@@ -41,6 +58,8 @@ class Settings:
     page_size: int = 1000
     part_max_events: int = 50_000
     mapping_path: Path | None = None
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    flowchart_drop_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not _SCHEMA_RE.match(self.schema):
@@ -61,22 +80,44 @@ class Settings:
     def embedded_pgdata(self) -> Path:
         return self.local_dir / "pgdata"
 
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.quality.data_docs_dir or self.local_dir / "data_docs"
+
+    @property
+    def drop_dir(self) -> Path:
+        """The flowchart triggers' drop folder."""
+        return self.flowchart_drop_dir or self.local_dir / "flowchart_drop"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         e = os.environ if env is None else env
-        local = Path(e["SMS_RT_LOCAL_DIR"]).expanduser() if e.get("SMS_RT_LOCAL_DIR") else _default_local_dir()
-        try:
-            page_size = int(e.get("SMS_RT_PAGE_SIZE", "1000"))
-            part_max = int(e.get("SMS_RT_PART_MAX_EVENTS", "50000"))
-        except ValueError as exc:
-            raise ConfigError(f"SMS_RT_PAGE_SIZE / SMS_RT_PART_MAX_EVENTS must be integers: {exc}") from exc
+
+        def path(name: str) -> Path | None:
+            return Path(e[name]).expanduser() if e.get(name) else None
+
+        def number(name: str, default: str, kind: type[int] | type[float]) -> float:
+            try:
+                return kind(e.get(name, default))
+            except ValueError as exc:
+                what = "sizes and counts must be integers" if kind is int else "it must be a number"
+                raise ConfigError(f"{name}={e.get(name)!r} is not valid: {what}") from exc
+
+        local = path("SMS_RT_LOCAL_DIR") or (project_home(e) / ".local")
         return cls(
             database_url=e.get("SMS_RT_DATABASE_URL") or None,
             schema=e.get("SMS_RT_SCHEMA", "sms_rt"),
             local_dir=local,
-            landing_dir=Path(e["SMS_RT_LANDING_DIR"]).expanduser() if e.get("SMS_RT_LANDING_DIR") else None,
+            landing_dir=path("SMS_RT_LANDING_DIR"),
             default_region=e.get("SMS_RT_DEFAULT_REGION", "US").upper(),
-            page_size=page_size,
-            part_max_events=part_max,
-            mapping_path=Path(e["SMS_RT_MAPPING_FILE"]) if e.get("SMS_RT_MAPPING_FILE") else None,
+            page_size=int(number("SMS_RT_PAGE_SIZE", "1000", int)),
+            part_max_events=int(number("SMS_RT_PART_MAX_EVENTS", "50000", int)),
+            mapping_path=path("SMS_RT_MAPPING_FILE"),
+            quality=QualityConfig(
+                lateness_allowance=timedelta(hours=number("SMS_RT_LATENESS_HOURS", "24", float)),
+                max_reject_rate=number("SMS_RT_MAX_REJECT_RATE", "0.05", float),
+                max_interactions_per_send=number("SMS_RT_MAX_INTERACTIONS_PER_SEND", "5", float),
+                data_docs_dir=path("SMS_RT_DATA_DOCS_DIR") or local / "data_docs",
+            ),
+            flowchart_drop_dir=path("SMS_RT_FLOWCHART_DROP_DIR"),
         )

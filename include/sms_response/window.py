@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sms_response.errors import WindowError
 
@@ -26,11 +27,17 @@ def parse_ts(value: str | datetime) -> datetime:
 
 @dataclass(frozen=True, order=True)
 class Window:
-    """One unit of loading. ``filter_key`` distinguishes narrowed (filtered) loads of the same span."""
+    """One unit of loading: the publication-time span ``[start, end)`` and the run's filters.
+
+    Built once per run (``run_conf.RunConf.window``), passed from task to task as ``to_dict()`` and
+    never rebuilt from the context. Its ``id`` names the window everywhere: the landing folder,
+    ``manifest.json``, and the ``load_id`` column of every row it loaded.
+    """
 
     start: datetime
     end: datetime
-    filter_key: str = ""
+    event_codes: tuple[str, ...] = ()
+    mailing_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -39,34 +46,66 @@ class Window:
                 raise WindowError(f"window {name} {v!r} has no time zone")
         object.__setattr__(self, "start", self.start.astimezone(UTC))
         object.__setattr__(self, "end", self.end.astimezone(UTC))
+        # The same filters in another order are the same window (and id).
+        object.__setattr__(self, "event_codes", tuple(sorted(self.event_codes)))
+        object.__setattr__(self, "mailing_names", tuple(sorted(self.mailing_names)))
         if self.end <= self.start:
             raise WindowError(
                 f"window end {self.end.isoformat()} is not after its start {self.start.isoformat()}"
             )
 
     @classmethod
-    def from_iso(cls, start: str | datetime, end: str | datetime, filter_key: str = "") -> Window:
-        return cls(parse_ts(start), parse_ts(end), filter_key)
+    def from_iso(cls, start: str | datetime, end: str | datetime) -> Window:
+        return cls(parse_ts(start), parse_ts(end))
 
     @classmethod
     def filtered(
         cls, start: datetime, end: datetime, codes: Sequence[str] = (), mailings: Sequence[str] = ()
     ) -> Window:
-        """A window narrowed to some event codes / mailings gets its own identity (and landing folder)."""
-        if not codes and not mailings:
-            return cls(start, end)
-        raw = "codes=" + ",".join(sorted(codes)) + ";mailings=" + ",".join(sorted(mailings))
-        return cls(start, end, hashlib.sha256(raw.encode()).hexdigest()[:10])
+        """A window narrowed to some event codes / mailings; it gets its own identity (and landing folder)."""
+        return cls(start, end, tuple(codes), tuple(mailings))
+
+    @property
+    def filter_key(self) -> str:
+        """Empty for a whole window; else a short hash of the filters, part of ``id``."""
+        if not self.event_codes and not self.mailing_names:
+            return ""
+        raw = "codes=" + ",".join(self.event_codes) + ";mailings=" + ",".join(self.mailing_names)
+        return hashlib.sha256(raw.encode()).hexdigest()[:10]
 
     @property
     def id(self) -> str:
-        """Stable, filesystem- and SQL-safe identifier, e.g. ``20261120T0900Z-20261120T1000Z``."""
+        """Stable, filesystem- and SQL-safe identifier, e.g. ``20261120T090000Z-20261120T100000Z``."""
         fmt = "%Y%m%dT%H%M%SZ"
         base = f"{self.start.strftime(fmt)}-{self.end.strftime(fmt)}"
         return f"{base}-f{self.filter_key}" if self.filter_key else base
 
     def contains(self, ts: datetime) -> bool:
         return self.start <= ts < self.end
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable form (XCom); ``window_id`` is included for readers and checked on the way back."""
+        return {
+            "window_id": self.id,
+            "window_start": self.start.isoformat(),
+            "window_end": self.end.isoformat(),
+            "event_codes": list(self.event_codes),
+            "mailing_names": list(self.mailing_names),
+        }
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> Window:
+        """The inverse of ``to_dict``; refuses a value whose ``window_id`` does not match its fields."""
+        try:
+            w = cls(
+                parse_ts(value["window_start"]), parse_ts(value["window_end"]),
+                tuple(value.get("event_codes") or ()), tuple(value.get("mailing_names") or ()),
+            )
+        except (KeyError, TypeError) as exc:
+            raise WindowError(f"not a window value: {value!r}") from exc
+        if value.get("window_id", w.id) != w.id:
+            raise WindowError(f"window value {value['window_id']!r} does not match its fields ({w.id})")
+        return w
 
     def __str__(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"

@@ -1,4 +1,4 @@
-"""Connection ids, Asset names and tags, in one place. Import-light: DAG files import this at parse time."""
+"""Connection ids, tags and shared defaults, in one place (Assets: ``assets``). Import-light for DAG files."""
 
 from __future__ import annotations
 
@@ -12,12 +12,6 @@ RESPONSE_DB_CONN_ID = "sms_rt_postgres"
 
 OWNER = "marketing-ops"
 TAGS_PIPELINE = ["sms", "response-tracking", "ingest"]
-
-
-# Assets. Airflow requires postgres:// URIs of the form postgres://host:port/db/schema/table; the
-# host part is a logical name here (the tables may live on the embedded server or anywhere).
-ASSET_RESPONSE_TABLES = "postgres://sms-rt:5432/sms_rt/sms_rt/sms_response_tables"
-ASSET_SEGMENTS = "postgres://sms-rt:5432/sms_rt/sms_rt/sms_segments"
 TAGS_SEGMENTS = ["sms", "response-tracking", "segments"]
 
 

@@ -1,24 +1,34 @@
-"""Hooks: each owns a connection; tasks use hooks; business logic lives in ``sms_response``."""
+"""Hooks: each owns a connection; tasks use hooks; business logic lives in ``sms_response``.
+
+* ``SmsPlatformHook``: the SMS platform (event API, contact imports, sends), connection ``sms_platform``.
+* ``ResponseDbHook``: the response database, an ordinary Postgres connection ``sms_rt_postgres`` (the
+  Postgres provider's ``PostgresHook``), with the package's fallbacks for a laptop.
+* ``db_connection``: the one way a task reaches the response database.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
-from psycopg.conninfo import make_conninfo
 
-from sms_response import migrate
 from sms_response.settings import Settings
-from sms_response.db import connection, resolve_url
-from sms_response.platform import SmsPlatformClient, RetryPolicy
 from sms_rt_airflow.constants import PLATFORM_CONN_ID, RESPONSE_DB_CONN_ID
+
+if TYPE_CHECKING:
+    import psycopg
+    from airflow.sdk import Connection
+
+    from sms_response.platform import SmsPlatformClient
 
 
 class SmsPlatformHook(BaseHook):
-    """The SMS platform's event API. Connection: host (+ port, schema http/https), password = API token.
+    """The SMS platform. Connection: host (+ port, schema http/https), password = API token.
 
     Extras (all optional): ``timeout_connect``, ``timeout_read`` (seconds), ``retries`` (attempts per call),
     ``short_link_base`` (the short-link domain of campaign waves; default ``<host>/r``).
@@ -27,7 +37,7 @@ class SmsPlatformHook(BaseHook):
     conn_name_attr = "sms_platform_conn_id"
     default_conn_name = PLATFORM_CONN_ID
     conn_type = "http"
-    hook_name = "SMS platform event API"
+    hook_name = "SMS platform"
 
     def __init__(self, sms_platform_conn_id: str = PLATFORM_CONN_ID) -> None:
         super().__init__()
@@ -55,6 +65,8 @@ def _base_url(conn: Any) -> str:
 
 
 def client_from_connection(conn: Any) -> SmsPlatformClient:
+    from sms_response.platform import RetryPolicy, SmsPlatformClient
+
     extra: dict[str, Any] = conn.extra_dejson or {}
     return SmsPlatformClient(
         _base_url(conn),
@@ -69,51 +81,118 @@ def short_link_base(conn: Any) -> str:
     return str(extra.get("short_link_base") or f"{_base_url(conn).rstrip('/')}/r")
 
 
-class ResponseDbHook(BaseHook):
-    """The response-tracking PostgreSQL database.
+def connection_from_url(conn_id: str, url: str) -> Connection:
+    """An Airflow Postgres connection for a libpq URL or conninfo string (``SMS_RT_DATABASE_URL``, the
+    embedded server): what the hook uses when no connection ``sms_rt_postgres`` is defined."""
+    from airflow.sdk import Connection
+    from psycopg.conninfo import conninfo_to_dict
 
-    Resolution order: the Airflow connection ``sms_rt_postgres`` when it exists, else
-    ``SMS_RT_DATABASE_URL``, else the embedded server under ``.local/``.
+    from sms_response.db import libpq_url
+
+    parts = {k: str(v) for k, v in conninfo_to_dict(libpq_url(url)).items() if v is not None}
+    port = parts.pop("port", None)
+    return Connection(
+        conn_id=conn_id,
+        conn_type="postgres",
+        host=parts.pop("host", None),
+        port=int(port) if port else None,
+        schema=parts.pop("dbname", None),
+        login=parts.pop("user", None),
+        password=parts.pop("password", None),
+        extra=json.dumps(parts) if parts else None,
+    )
+
+
+class ResponseDbHook(PostgresHook):
+    """The response-tracking database: an ordinary Postgres connection (``sms_rt_postgres``).
+
+    Create it in the UI or as ``AIRFLOW_CONN_SMS_RT_POSTGRES=postgresql://user:pass@host:5432/db``.
+    Without it: ``SMS_RT_DATABASE_URL``, else the embedded server under ``.local/``. Connections the
+    hook opens have ``search_path`` set to the response schema (``SMS_RT_SCHEMA``), so the package's
+    SQL stays unqualified.
     """
 
-    conn_name_attr = "response_db_conn_id"
     default_conn_name = RESPONSE_DB_CONN_ID
-    conn_type = "postgres"
-    hook_name = "SMS response-tracking database"
+    hook_name = "SMS response-tracking database (Postgres)"
 
-    def __init__(self, response_db_conn_id: str = RESPONSE_DB_CONN_ID, settings: Settings | None = None) -> None:
-        super().__init__()
-        self.conn_id = response_db_conn_id
+    def __init__(
+        self, postgres_conn_id: str = RESPONSE_DB_CONN_ID, *, settings: Settings | None = None, **kwargs: Any
+    ) -> None:
         self.settings = settings or Settings.from_env()
+        # The schema name is validated by Settings (a plain identifier), so it is safe in options.
+        kwargs.setdefault("options", f"-c search_path={self.settings.schema},public")
+        super().__init__(postgres_conn_id=postgres_conn_id, **kwargs)
+
+    def _fallback(self, conn_id: str) -> Connection:
+        from sms_response.db import resolve_url
+
+        return connection_from_url(conn_id, resolve_url(self.settings))
+
+    @property
+    def connection(self) -> Any:
+        if self._connection is None:  # type: ignore[has-type]
+            conn_id = self.get_conn_id()
+            try:
+                self._connection = self.get_connection(conn_id)
+            except AirflowNotFoundException:
+                self._connection = self._fallback(conn_id)
+        return self._connection
+
+    @connection.setter
+    def connection(self, value: Any) -> None:
+        self._connection = value
+
+    def libpq_uri(self) -> str:
+        """The database as a ``postgresql://`` URL (libpq, Alembic, GX); it holds the password: never log it."""
+        return _libpq_uri(self.connection)
 
     def get_uri(self) -> str:
-        try:
-            conn = self.get_connection(self.conn_id)
-        except AirflowNotFoundException:
-            return str(resolve_url(self.settings))
-        extra: dict[str, Any] = conn.extra_dejson or {}
-        params = {k: v for k, v in extra.items() if k in ("sslmode", "sslrootcert", "connect_timeout")}
-        return str(make_conninfo(
-            host=conn.host or None,
-            port=conn.port or None,
-            dbname=conn.schema or "postgres",
-            user=conn.login or None,
-            password=conn.password or None,
-            **params,
-        ))
+        return self.libpq_uri()
 
-    def get_conn(self) -> str:
-        return self.get_uri()
+    async def aget_conn(self, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
+        """An async connection for triggers: the connection is resolved inside the triggerer."""
+        import psycopg
+
+        conn_id = self.get_conn_id()
+        try:
+            conn = await self.aget_connection(conn_id)
+        except AirflowNotFoundException:
+            conn = self._fallback(conn_id)
+        return await psycopg.AsyncConnection.connect(
+            _libpq_uri(conn), autocommit=autocommit, options=self.options,
+            application_name="sms-response-tracking",
+        )
+
+
+def _libpq_uri(conn: Any) -> str:
+    from sqlalchemy.engine import URL
+
+    extra: dict[str, Any] = conn.extra_dejson or {}
+    query = {k: str(v) for k, v in extra.items() if k not in PostgresHook.ignored_extra_options}
+    host = conn.host or None
+    if host and host.startswith("/"):  # a Unix socket directory goes in ?host=
+        query["host"], host = host, None
+    return URL.create(
+        "postgresql", username=conn.login or None, password=conn.password or None, host=host,
+        port=conn.port or None, database=conn.schema or "postgres", query=query,
+    ).render_as_string(hide_password=False)
 
 
 @contextmanager
-def db_connection(*, autocommit: bool = False, conn_id: str = RESPONSE_DB_CONN_ID) -> Iterator[Any]:
+def db_connection(
+    *, autocommit: bool = False, conn_id: str = RESPONSE_DB_CONN_ID, settings: Settings | None = None
+) -> Iterator[psycopg.Connection[Any]]:
     """A connection to the response database, its schema migrated first (cheap when already current).
 
     ``autocommit=True`` for code that commits its own transaction blocks (the wave steps).
     """
-    settings = Settings.from_env()
-    url = ResponseDbHook(conn_id, settings=settings).get_uri()
-    migrate.upgrade(url, settings.schema)
-    with connection(url, settings.schema, autocommit=autocommit) as conn:
+    from sms_response import migrate
+
+    hook = ResponseDbHook(conn_id, settings=settings)
+    migrate.upgrade(hook.libpq_uri(), hook.settings.schema)
+    conn: psycopg.Connection[Any] = hook.get_conn()  # type: ignore[assignment]
+    try:
+        conn.autocommit = autocommit
         yield conn
+    finally:
+        conn.close()

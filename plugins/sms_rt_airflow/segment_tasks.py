@@ -11,20 +11,14 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Asset
-
 from sms_response.segments import mailings_with_published_data, prune_segment_runs, refresh_segments
-from sms_rt_airflow.constants import ASSET_SEGMENTS, MAILING_NAME_PATTERN
+from sms_rt_airflow.assets import SEGMENTS
+from sms_rt_airflow.constants import MAILING_NAME_PATTERN
 from sms_rt_airflow.hooks import db_connection
 
 log = logging.getLogger(__name__)
 
-SEGMENTS_ASSET_NAME = "sms_segments"
 _MAILING_RE = re.compile(MAILING_NAME_PATTERN)
-
-
-def segments_asset() -> Asset:
-    return Asset(name=SEGMENTS_ASSET_NAME, uri=ASSET_SEGMENTS)
 
 
 def mailings_from_asset_events(
@@ -79,7 +73,7 @@ def refresh(context: Any) -> dict[str, Any]:
     runs = [r.as_dict() for r in results]
     outlet_events = context.get("outlet_events")
     if outlet_events is not None:
-        outlet_events[segments_asset()].extra = {
+        outlet_events[SEGMENTS].extra = {
             "mailings": [r.mailing_name for r in results],
             "segment_runs": {r.mailing_name: r.segment_run_id for r in results},
             "sizes": {r.mailing_name: {"responders": r.responders, "non_responders": r.non_responders}

@@ -1,22 +1,19 @@
-"""Task bodies of the DAGs: read the run's context, call hooks and the library, return small dicts.
+"""Task bodies of the ``sms_response_tracking`` DAG: validate_conf → download → import → validate → publish.
 
-Nothing returned here carries a secret: XCom gets window ids, paths and counts only.
+The run's window is built once, by ``check_conf``, and reaches every later task as ``Window.to_dict()``
+through XCom; nothing rebuilds it from the context. Nothing returned here carries a secret: XCom gets
+the window, paths and counts only.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from sms_response import migrate
-from sms_response.settings import Settings
-from sms_response.db import connection
-from sms_response.download import download_window
 from sms_response.errors import (
     ConfigError,
     LandingError,
@@ -25,12 +22,10 @@ from sms_response.errors import (
     ReconciliationError,
     WindowError,
 )
-from sms_response.load import import_window
-from sms_response.mapping import load_mapping
-from sms_response.publish import publish_window, record_validation
-from sms_response.quality import QualityConfig, summary, validate_window
-from sms_response.window import Window, resolve_run_window
-from sms_rt_airflow.hooks import ResponseDbHook, SmsPlatformHook
+from sms_response.run_conf import ConfError, validate_conf
+from sms_response.settings import Settings
+from sms_response.window import Window
+from sms_rt_airflow.hooks import ResponseDbHook, SmsPlatformHook, db_connection
 
 log = logging.getLogger(__name__)
 
@@ -44,34 +39,39 @@ def fail_without_retry(*errors: type[BaseException]) -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-def window_from_context(context: Any) -> Window:
-    params = context.get("params") or {}
+def check_conf(context: Any) -> dict[str, Any]:
+    """The run's window (span and filters) from its conf, else its data interval, else the hour before run_after.
+
+    Refuses a bad conf before the platform or the database is touched (no retry can fix a conf).
+    """
     dag_run = context.get("dag_run")
-    run_after: datetime | None = getattr(dag_run, "run_after", None) if dag_run is not None else None
-    span = resolve_run_window(
-        window_start=params.get("window_start"),
-        window_end=params.get("window_end"),
-        data_interval_start=context.get("data_interval_start"),
-        data_interval_end=context.get("data_interval_end"),
-        run_after=run_after,
-    )
-    return Window.filtered(span.start, span.end, params.get("event_codes") or (), params.get("mailing_names") or ())
+    conf = dict(getattr(dag_run, "conf", None) or {})
+    with fail_without_retry(ConfError, WindowError):
+        # Params carry the conf when [core] dag_run_conf_overrides_params is on (the default);
+        # the raw conf is checked too, so nothing a trigger sent escapes the check.
+        run_conf = validate_conf({**dict(context.get("params") or {}), **conf})
+        window = run_conf.window(
+            data_interval_start=context.get("data_interval_start"),
+            data_interval_end=context.get("data_interval_end"),
+            run_after=getattr(dag_run, "run_after", None),
+        )
+    log.info("run %s processes window %s %s", getattr(dag_run, "run_id", None), window.id, window)
+    return window.to_dict()
 
 
-def download(context: Any) -> dict[str, Any]:
+def download(window_value: Mapping[str, Any]) -> dict[str, Any]:
     with fail_without_retry(ConfigError, WindowError, PlatformAuthError):
         settings = Settings.from_env()
-        window = window_from_context(context)
+        window = Window.from_dict(window_value)
         client = SmsPlatformHook().get_conn()
-    params = context.get("params") or {}
+    from sms_response.download import download_window
+
     try:
         with fail_without_retry(PlatformAuthError):
             manifest = download_window(
                 client,
                 window,
                 settings.landing_root,
-                codes=params.get("event_codes") or (),
-                mailings=params.get("mailing_names") or (),
                 page_size=settings.page_size,
                 part_max_records=settings.part_max_events,
                 source_name=client.base_url,
@@ -80,9 +80,6 @@ def download(context: Any) -> dict[str, Any]:
         client.close()
     return {
         "window_id": window.id,
-        "window_start": window.start.isoformat(),
-        "window_end": window.end.isoformat(),
-        "filter_key": window.filter_key,
         "landing_dir": str(settings.landing_root / window.id),
         "pages": manifest.pages,
         "records": manifest.records,
@@ -91,13 +88,14 @@ def download(context: Any) -> dict[str, Any]:
     }
 
 
-def import_(downloaded: dict[str, Any], context: Any) -> dict[str, Any]:
+def import_(window_value: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    from sms_response.load import import_window
+    from sms_response.mapping import load_mapping
+
     settings = Settings.from_env()
-    window = Window.from_iso(downloaded["window_start"], downloaded["window_end"], downloaded.get("filter_key", ""))
-    url = ResponseDbHook(settings=settings).get_uri()
-    migrate.upgrade(url, settings.schema)
+    window = Window.from_dict(window_value)
     dag_run = context.get("dag_run")
-    with connection(url, settings.schema) as conn, fail_without_retry(MappingError, ReconciliationError, LandingError):
+    with db_connection(settings=settings) as conn, fail_without_retry(MappingError, ReconciliationError, LandingError):
         result = import_window(
             conn,
             settings.schema,
@@ -111,32 +109,34 @@ def import_(downloaded: dict[str, Any], context: Any) -> dict[str, Any]:
     return out
 
 
-def validate(imported: dict[str, Any], context: Any) -> dict[str, Any]:
+def validate(window_value: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """Run the quality gate on the window; fail the task on any critical expectation."""
+    from sms_response.publish import record_validation
+    from sms_response.quality import summary, validate_window
+
     settings = Settings.from_env()
-    window = Window.from_iso(imported["window_start"], imported["window_end"])
-    load_id = imported["load_id"]
-    cfg = QualityConfig.from_env(default_docs=settings.local_dir / "data_docs")
-    url = ResponseDbHook(settings=settings).get_uri()
-    report = validate_window(url, settings.schema, window, load_id, cfg)
+    window = Window.from_dict(window_value)
+    url = ResponseDbHook(settings=settings).libpq_uri()
+    report = validate_window(url, settings.schema, window, settings.quality)
     dag_run = context.get("dag_run")
-    with connection(url, settings.schema) as conn:
+    with db_connection(settings=settings) as conn:
         status = record_validation(conn, report, getattr(dag_run, "run_id", None))
     text = summary(report)
     if not report.success:
         log.error("%s", text)
         # Retrying cannot fix the data: fail now instead of burning the retries.
-        raise AirflowFailException(f"window {load_id} failed validation; not published.\n{text}")
+        raise AirflowFailException(f"window {window.id} failed validation; not published.\n{text}")
     log.info("%s", text)
-    return {"load_id": load_id, "status": status, "warnings": len(report.warnings), "data_docs": report.data_docs}
+    return {"window_id": window.id, "status": status, "warnings": len(report.warnings), "data_docs": report.data_docs}
 
 
-def publish(validated: dict[str, Any], context: Any, asset: Any) -> dict[str, Any]:
+def publish(window_value: Mapping[str, Any], context: Any, asset: Any) -> dict[str, Any]:
     """Mark the window published and attach window, mailings and counts to the Asset event."""
-    settings = Settings.from_env()
-    url = ResponseDbHook(settings=settings).get_uri()
-    with connection(url, settings.schema) as conn:
-        extra = publish_window(conn, validated["load_id"])
+    from sms_response.publish import publish_window
+
+    window = Window.from_dict(window_value)
+    with db_connection() as conn:
+        extra = publish_window(conn, window.id)
     context["outlet_events"][asset].extra = extra
     log.info("published window %s: %d mailing(s), counts %s", extra["load_id"], len(extra["mailings"]), extra["counts"])
     return dict(extra)

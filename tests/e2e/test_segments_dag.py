@@ -79,7 +79,7 @@ def test_mailings_come_from_the_triggering_asset_events() -> None:
     from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
     from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
-    from sms_rt_airflow.constants import ASSET_RESPONSE_TABLES
+    from sms_rt_airflow.assets import RESPONSE_TABLES_URI as ASSET_RESPONSE_TABLES
     from sms_rt_airflow.segment_tasks import mailings_from_asset_events
 
     def event(load_id: str, mailings: list[Any]) -> AssetEventDagRunReferenceResult:

@@ -11,7 +11,7 @@ import pytest
 from sms_response.download import download_window
 from sms_response.errors import PlatformAuthError
 from sms_response.landing import iter_envelopes, read_manifest
-from sms_response.platform import SmsPlatformClient, RetryPolicy
+from sms_response.platform import RetryPolicy, SmsPlatformClient
 from sms_response.window import Window
 from sms_simulator import FaultConfig
 
@@ -91,6 +91,6 @@ def test_filters_narrow_the_download(simulator: Any, sim_token: str, tmp_path: P
     client = SmsPlatformClient(simulator.base_url, sim_token)
     w = window(hours=4)
     full = download_window(client, w, tmp_path / "a")
-    only_sent = download_window(client, w, tmp_path / "b", codes=["sentSMS"])
+    only_sent = download_window(client, Window.filtered(w.start, w.end, codes=["sentSMS"]), tmp_path / "b")
     client.close()
     assert 0 < only_sent.records < full.records

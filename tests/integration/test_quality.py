@@ -48,7 +48,7 @@ def seed_window(db: psycopg.Connection[TupleRow], *, sent: list[dict[str, Any]],
 
 def run(pg_url: str, schema: str, tmp_path: Path | None = None) -> ValidationReport:
     cfg = QualityConfig(data_docs_dir=tmp_path)
-    return validate_window(pg_url, schema, W, W.id, cfg)
+    return validate_window(pg_url, schema, W, cfg)
 
 
 def failed(report: ValidationReport) -> set[tuple[str, str, str | None, str]]:
@@ -120,7 +120,7 @@ def test_not_null_expectations_fail_on_a_batch_with_nulls(
     db.execute(sql.SQL("UPDATE crafted SET {} = NULL WHERE event_id = (SELECT min(event_id) FROM crafted)").format(
         sql.Identifier(column)))
     db.commit()
-    report = validate_window(pg_url, schema, W, W.id, QualityConfig(), relations={table: "crafted"})
+    report = validate_window(pg_url, schema, W, QualityConfig(), relations={table: "crafted"})
     assert (table, "expect_column_values_to_not_be_null", column, "critical") in failed(report), summary(report)
     assert not report.success and f"{table}.{column}" in summary(report)
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from sms_response.settings import Settings
 from sms_response.errors import ConfigError, MappingError
 from sms_response.mapping import load_mapping, parse_mapping
+from sms_response.settings import Settings
 
 
 def test_packaged_mapping_covers_both_event_codes() -> None:

@@ -63,3 +63,20 @@ def test_run_without_interval_takes_last_complete_hour_before_run_after() -> Non
     with pytest.raises(WindowError, match="no data interval"):
         resolve_run_window(window_start=None, window_end=None, data_interval_start=None,
                            data_interval_end=None, run_after=None)
+
+
+def test_window_value_round_trips_through_json_with_its_filters() -> None:
+    import json
+
+    w = Window.filtered(T0, T0 + timedelta(hours=1), ["sentSMS"], ["B", "A"])
+    value = json.loads(json.dumps(w.to_dict()))
+    assert value["window_id"] == w.id and value["mailing_names"] == ["A", "B"]
+    assert Window.from_dict(value) == w and Window.from_dict(value).id == w.id
+
+
+def test_window_value_whose_id_does_not_match_its_fields_is_refused() -> None:
+    value = Window(T0, T0 + timedelta(hours=1)).to_dict()
+    with pytest.raises(WindowError, match="does not match"):
+        Window.from_dict({**value, "mailing_names": ["A"]})
+    with pytest.raises(WindowError, match="not a window value"):
+        Window.from_dict({"window_start": value["window_start"]})
