@@ -113,3 +113,6 @@ def test_valid_conf_passes_and_validate_conf_returns_the_window(
     assert out["window_start"] == "2026-11-20T09:00:00+00:00" and out["window_end"] == "2026-11-20T11:00:00+00:00"
     [(load_id, status)] = db.execute("SELECT load_id, status FROM load_log").fetchall()
     assert load_id == out["window_id"] and status == "published"
+    # A filtered run is validated under its own id (span + filter key), the same id it loaded under.
+    assert "-f" in load_id
+    assert db.execute("SELECT load_id FROM validation_runs").fetchall() == [(load_id,)]
