@@ -82,7 +82,8 @@ class FlowchartTrigger(BaseTrigger):
         import psycopg
         from psycopg import sql
 
-        from sms_response.trigger import PENDING_COUNT_SQL, has_drop_files
+        from sms_response.trigger.drop_folder import has_drop_files
+        from sms_response.trigger.store import PENDING_COUNT_SQL
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -157,12 +158,14 @@ class FlowchartTriggerSensor(BaseSensorOperator):
         self.reclaim_after = reclaim_after
 
     def _drop_dir(self) -> Path:
-        from sms_response.trigger import default_drop_dir
+        from sms_response.settings import Settings
 
-        return Path(self.drop_dir) if self.drop_dir else default_drop_dir()
+        return Path(self.drop_dir) if self.drop_dir else Settings.from_env().drop_dir
 
     def _ingest_and_claim(self, context: Any) -> list[dict[str, Any]]:
-        from sms_response.trigger import claim_pending, claimed_by, confs_for, ingest_drop_folder
+        from sms_response.trigger.drop_folder import ingest_drop_folder
+        from sms_response.trigger.request import confs_for
+        from sms_response.trigger.store import claim_pending, claimed_by
         from sms_rt_airflow.hooks import db_connection
 
         me = claimer(context)
@@ -255,8 +258,9 @@ def record_started(context: Any) -> dict[str, Any]:
     Runs after every start attempt (trigger rule all_done): a start that failed for good (the DAG
     does not exist, the conf was refused) leaves no run, and its trigger is recorded as such.
     """
-    from sms_response.trigger import claimed_by, confs_for, record_start_failed
-    from sms_response.trigger import record_started as record
+    from sms_response.trigger.request import confs_for
+    from sms_response.trigger.store import claimed_by, record_start_failed
+    from sms_response.trigger.store import record_started as record
     from sms_rt_airflow.hooks import db_connection
 
     ti = context["ti"]
@@ -286,7 +290,7 @@ def record_started(context: Any) -> dict[str, Any]:
 
 def record_outcomes(context: Any) -> dict[str, Any]:
     """Record how the runs of started triggers ended, for those whose runs have all finished."""
-    from sms_response.trigger import FINISHED_RUN_STATES, record_outcome, started_triggers
+    from sms_response.trigger.store import FINISHED_RUN_STATES, record_outcome, started_triggers
     from sms_rt_airflow.hooks import db_connection
 
     ti = context["ti"]

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from sms_response.db import connect
-from sms_response.trigger import TriggerRequest, write_trigger_row
+from sms_response.trigger.request import TriggerRequest
+from sms_response.trigger.store import write_trigger_row
 
 pytestmark = pytest.mark.e2e
 T0 = datetime(2026, 11, 20, 9, tzinfo=UTC)

@@ -15,7 +15,8 @@ import psycopg
 import pytest
 from psycopg.rows import TupleRow
 
-from sms_response.trigger import TriggerRequest, write_trigger_row
+from sms_response.trigger.request import TriggerRequest
+from sms_response.trigger.store import write_trigger_row
 
 pytestmark = pytest.mark.e2e
 T0 = datetime(2026, 11, 20, 9, tzinfo=UTC)
@@ -100,7 +101,7 @@ def test_a_pending_request_starts_one_tracking_run_and_its_outcome_is_recorded(
 def test_a_drop_file_is_ingested_claimed_and_started_in_one_run(
     dagbag: Any, flowchart_env: Path, db: psycopg.Connection[TupleRow]
 ) -> None:
-    from sms_response.trigger import write_trigger_file
+    from sms_response.trigger.drop_folder import write_trigger_file
 
     dag = dagbag.dags["unica_flowchart_trigger"]
     path = write_trigger_file(flowchart_env, TriggerRequest(mailing_names=(MAILING,)), "flowchart B")

@@ -22,7 +22,8 @@ import pytest
 from sms_response import migrate
 from sms_response.db import connect, drop_schema
 from sms_response.report import fingerprint, reconciliation
-from sms_response.trigger import TriggerRequest, write_trigger_row
+from sms_response.trigger.request import TriggerRequest
+from sms_response.trigger.store import write_trigger_row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.live]
 DAG_ID = "sms_response_tracking"

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from sms_response.trigger import ClaimedTrigger, InvalidTrigger, TriggerRequest, confs_for
+from sms_response.run_conf import validate_conf
+from sms_response.trigger.request import ClaimedTrigger, InvalidTrigger, TriggerRequest, confs_for
 
 T0 = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
@@ -37,6 +38,21 @@ def test_the_drop_table_attempt_is_quoted_in_the_message() -> None:
     with pytest.raises(InvalidTrigger, match=r"mailing name \"x'; DROP TABLE mailings;--\" is not"):
         TriggerRequest(mailing_names=("SPRING26_Wave1_Offer_20261120090000", "x'; DROP TABLE mailings;--"))
 
+
+
+def test_a_name_with_a_trailing_newline_is_refused_as_the_run_would_refuse_it() -> None:
+    # A pattern's ``$`` also matches before a final newline: only a whole-string match refuses it.
+    with pytest.raises(InvalidTrigger, match="is not a campaign mailing name"):
+        TriggerRequest(mailing_names=("SPRING26_Wave1_Offer_20261120090000\n",))
+
+
+def test_at_most_as_many_mailing_names_as_the_run_accepts() -> None:
+    hundred = tuple(f"SPRING26_Wave1_Offer_{i:03d}" for i in range(100))
+    req = TriggerRequest(mailing_names=hundred)
+    [(_, _, conf)] = confs_for(ClaimedTrigger(1, "table", None, "me", req))
+    assert validate_conf(conf).mailing_names == hundred  # the run it starts takes it
+    with pytest.raises(InvalidTrigger, match="101 mailing names in one trigger; at most 100"):
+        TriggerRequest(mailing_names=(*hundred, "SPRING26_Wave1_Offer_100"))
 
 def test_valid_names_are_kept_in_order_without_duplicates() -> None:
     req = TriggerRequest(mailing_names=("B_2.x-1", "A_1", "B_2.x-1"))

@@ -1,0 +1,1 @@
+SELECT count(*) FROM flowchart_triggers WHERE status = 'pending'
