@@ -36,7 +36,8 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, task
 
 from sms_rt_airflow.constants import TAGS_FLOWCHART, default_args
-from sms_rt_airflow.flowchart import FlowchartTriggerSensor, StartFlowchartRunOperator
+from sms_rt_airflow.operators import StartFlowchartRunOperator
+from sms_rt_airflow.sensors import FlowchartTriggerSensor
 
 
 @dag(
@@ -81,16 +82,16 @@ def unica_flowchart_trigger() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def record_started(**context: object) -> dict[str, object]:
         """Write the started run ids back to the claimed requests (failed when none could start)."""
-        from sms_rt_airflow import flowchart
+        from sms_rt_airflow import flowchart_tasks
 
-        return flowchart.record_started(context)
+        return flowchart_tasks.record_started(context)
 
     @task
     def record_outcomes(**context: object) -> dict[str, object]:
         """Record succeeded / failed for started requests whose runs have all finished."""
-        from sms_rt_airflow import flowchart
+        from sms_rt_airflow import flowchart_tasks
 
-        return flowchart.record_outcomes(context)
+        return flowchart_tasks.record_outcomes(context)
 
     start_runs >> record_started()
     record_outcomes()

@@ -151,13 +151,16 @@ class ResponseDbHook(PostgresHook):
 
     async def aget_conn(self, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
         """An async connection for triggers: the connection is resolved inside the triggerer."""
+        import asyncio
+
         import psycopg
 
         conn_id = self.get_conn_id()
         try:
             conn = await self.aget_connection(conn_id)
         except AirflowNotFoundException:
-            conn = self._fallback(conn_id)
+            # The fallback may start the embedded server: keep that off the triggerer's event loop.
+            conn = await asyncio.to_thread(self._fallback, conn_id)
         return await psycopg.AsyncConnection.connect(
             _libpq_uri(conn), autocommit=autocommit, options=self.options,
             application_name="sms-response-tracking",

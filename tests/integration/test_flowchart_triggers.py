@@ -41,12 +41,12 @@ async def until(condition: Callable[[], bool], seconds: float = 20) -> None:
 def test_trigger_fires_when_a_row_becomes_pending_and_keeps_secrets_out_of_its_kwargs(
     conn_env: str, schema: str, db: Db, tmp_path: Path
 ) -> None:
-    from sms_rt_airflow.flowchart import FlowchartTrigger
+    from sms_rt_airflow.triggers import FlowchartTrigger
 
     trigger = FlowchartTrigger(conn_id=conn_env, schema=schema, drop_dir=str(tmp_path), poll_interval=0.05,
                                timeout=60)
     classpath, kwargs = trigger.serialize()
-    assert classpath == "sms_rt_airflow.flowchart.FlowchartTrigger"
+    assert classpath == "sms_rt_airflow.triggers.FlowchartTrigger"
     assert "pw-not-in-kwargs" not in json.dumps(kwargs) and set(kwargs) == {
         "conn_id", "schema", "drop_dir", "poll_interval", "timeout"}
     rebuilt = FlowchartTrigger(**kwargs)
@@ -66,7 +66,7 @@ def test_trigger_fires_when_a_row_becomes_pending_and_keeps_secrets_out_of_its_k
 
 
 def test_trigger_fires_on_a_drop_file(conn_env: str, schema: str, tmp_path: Path) -> None:
-    from sms_rt_airflow.flowchart import FlowchartTrigger
+    from sms_rt_airflow.triggers import FlowchartTrigger
 
     trigger = FlowchartTrigger(conn_id=conn_env, schema=schema, drop_dir=str(tmp_path), poll_interval=0.05,
                                timeout=60)
@@ -84,7 +84,7 @@ def test_trigger_fires_on_a_drop_file(conn_env: str, schema: str, tmp_path: Path
 def test_trigger_ends_idle_when_nothing_comes(
     monkeypatch: pytest.MonkeyPatch, pg_url: str, schema: str, tmp_path: Path
 ) -> None:
-    from sms_rt_airflow.flowchart import FlowchartTrigger
+    from sms_rt_airflow.triggers import FlowchartTrigger
 
     monkeypatch.setenv("SMS_RT_DATABASE_URL", pg_url)  # no Airflow connection: the hook's fallback
     trigger = FlowchartTrigger(conn_id="no_such_conn", schema=schema, drop_dir=str(tmp_path / "none"),
