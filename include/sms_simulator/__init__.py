@@ -5,16 +5,32 @@ Typical use in tests::
     state = build_state(SimulatorConfig(seed=7, recipients=300, mailings=2))
     with SimulatorServer(state, token="secret") as sim:
         ...  # talk to sim.base_url
+
+Modules, from the campaign model up to the HTTP face:
+
+* ``vocabulary`` (codes, keywords, naming rules) and ``clock`` (integer microseconds);
+* the campaign model: ``config`` (``SimulatorConfig``), ``generator`` (per-recipient behaviour),
+  ``build`` (a campaign and its published record log), ``records`` (entities, records, envelopes)
+  and ``truth`` (the simulator's own ground truth);
+* ``state``: the platform's event log and contact book;
+* the push side: ``contacts`` (contact imports), ``wave`` (reactions to a send), ``messages``,
+  ``links`` (short links) and ``sends`` (``PushState``: exactly-once batch sends), ``errors``;
+* ``faults``: event-API faults and the send gate;
+* HTTP: ``app`` (``create_app``) with ``event_routes``, ``push_routes`` and ``routing``; ``server``
+  runs it in a thread, ``__main__`` from the command line.
 """
 
 from __future__ import annotations
 
 from .app import ApiConfig, create_app
+from .build import build_campaign
+from .config import SimulatorConfig
+from .errors import PushError
 from .faults import FaultConfig
-from .model import SimulatorConfig, build_campaign
-from .push import PushError, PushState, WaveBehaviour
+from .sends import PushState
 from .server import SimulatorServer
 from .state import Contact, PageError, PlatformState
+from .wave import WaveBehaviour
 
 __all__ = [
     "ApiConfig",

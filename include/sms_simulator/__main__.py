@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 import uvicorn
 
 from .app import ApiConfig, create_app
+from .build import build_campaign
+from .clock import parse_aware
+from .config import SimulatorConfig
 from .faults import FaultConfig
-from .model import SimulatorConfig, build_campaign, parse_aware
 from .state import PlatformState
 
 TOKEN_ENV = "SMS_SIM_TOKEN"

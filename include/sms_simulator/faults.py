@@ -1,19 +1,27 @@
-"""Fault injection for ``GET /v1/events``.
+"""Fault switches for tests: failing event-API pages, and the send gate that holds a batch send.
 
-Each request for a page is decided with an RNG seeded from
+Each request for a ``GET /v1/events`` page is decided with an RNG seeded from
 ``(fault_seed, page key, attempt number for that page)``, so a replayed client
 sees the same sequence of failures.  ``max_faults_per_page`` bounds consecutive
 failures of one page; that guarantees a client with enough retries finishes.
 A slow answer is not a failure: it can be combined with any outcome.
+
+The send gate (``SendGate``) lets a test freeze a ``POST /v1/messages/batch``
+half way, as if the client died while the platform was still working through
+its request: once armed, the batch being processed is held after K more
+accepted messages until the gate is released.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
 from random import Random
 from typing import Any, Literal
+
+from .errors import PushError
 
 FaultKind = Literal["429", "5xx", "cut"]
 # "drop": half the body then the connection is dropped (client: incomplete read,
@@ -137,3 +145,103 @@ class FaultDecider:
             self._attempts[page_key] = attempt + 1
             self._streaks[page_key] = streak + 1 if decision.fault is not None else 0
             return decision
+
+
+@dataclass
+class _Hold:
+    """One arming of the send gate."""
+
+    block_after: int
+    accepted: int = 0
+    waiting: int = 0
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+class SendGate:
+    """Holds the batch being processed once ``block_after`` more messages were accepted; thread-safe.
+
+    A batch send runs inside ``batch()``, calls ``admit()`` before each message and ``accepted()``
+    after each accepted one.  Tests arm, watch and release the gate from another thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._hold: _Hold | None = None
+        self._last_accepted = 0
+        self._in_flight = 0  # batches being processed (a released one finishes later)
+
+    def arm(self, block_after: int) -> dict[str, Any]:
+        """Block the batch being processed once ``block_after`` more messages have been accepted."""
+        if not isinstance(block_after, int) or isinstance(block_after, bool) or block_after < 0:
+            raise PushError("block_after must be an integer >= 0")
+        with self._lock:
+            if self._hold is not None and self._hold.waiting:
+                raise PushError("the send gate is holding a batch; release it first")
+            self._hold = _Hold(block_after)
+            self._changed.notify_all()
+            return self._status()
+
+    def release(self) -> dict[str, Any]:
+        """Let blocked batches finish and disarm the gate (a no-op when it is not armed)."""
+        with self._lock:
+            hold, self._hold = self._hold, None
+            if hold is not None:
+                self._last_accepted = hold.accepted
+                hold.release.set()
+            self._changed.notify_all()
+            return self._status()
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return self._status()
+
+    def wait_blocked(self, timeout: float) -> bool:
+        """True once a batch is held by the gate, False after ``timeout`` seconds."""
+        with self._lock:
+            return self._changed.wait_for(lambda: self._hold is not None and self._hold.waiting > 0, timeout)
+
+    def wait_batches_done(self, timeout: float) -> bool:
+        """True once no batch is being processed (e.g. the rest of a released batch is accepted)."""
+        with self._lock:
+            return self._changed.wait_for(lambda: self._in_flight == 0, timeout)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Count a batch as being processed for as long as the block runs."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    def admit(self) -> None:
+        """Return at once, or wait here while the gate holds the batch (before each message)."""
+        with self._lock:
+            hold = self._hold
+            if hold is None or hold.accepted < hold.block_after:
+                return
+            hold.waiting += 1
+            self._changed.notify_all()
+        try:
+            hold.release.wait()
+        finally:
+            with self._lock:
+                hold.waiting -= 1
+
+    def accepted(self) -> None:
+        """Count one accepted message towards the armed gate."""
+        with self._lock:
+            if self._hold is not None:
+                self._hold.accepted += 1
+
+    def _status(self) -> dict[str, Any]:
+        hold = self._hold
+        return {
+            "armed": hold is not None,
+            "blocked": hold is not None and hold.waiting > 0,
+            "accepted_since_armed": hold.accepted if hold is not None else self._last_accepted,
+        }

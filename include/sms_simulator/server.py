@@ -12,8 +12,9 @@ import uvicorn
 
 from .app import ApiConfig, SimulatorRuntime, create_app, get_runtime
 from .faults import FaultConfig
-from .push import PushState, WaveBehaviour
+from .sends import PushState
 from .state import PlatformState
+from .wave import WaveBehaviour
 
 
 class _Server(uvicorn.Server):
@@ -129,7 +130,7 @@ class SimulatorServer:
         if server is None or thread is None:
             return
         # A batch held by the send gate would otherwise pin a worker thread past shutdown.
-        self.push.release_send_gate()
+        self.push.send_gate.release()
         server.should_exit = True
         thread.join(self._shutdown_timeout)
         if thread.is_alive():

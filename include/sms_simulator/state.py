@@ -28,21 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .model import (
-    EVENT_CODES,
-    INTERACTED,
-    INTERACTION_TYPES,
-    SENT,
-    Campaign,
-    Entry,
-    Event,
-    RecordStatus,
-    dumps,
-    parse_aware,
-    paused_gc,
-    summarize,
-    to_us,
-)
+from .build import paused_gc
+from .clock import parse_aware, to_us
+from .records import Campaign, Entry, Event, RecordStatus, dumps
+from .truth import campaign_truth, summarize
+from .vocabulary import EVENT_CODES, INTERACTED, INTERACTION_TYPES, SENT
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 5000
@@ -360,6 +350,6 @@ class PlatformState:
         records = summarize(entries, None, None, self._mailing_names())
         if self._campaign is None:
             return {"records": records}
-        out = self._campaign.truth_all()
+        out = campaign_truth(self._campaign)
         out["records"] = records
         return out

@@ -176,24 +176,24 @@ def test_a_send_task_killed_mid_batch_resumes_without_texting_anyone_twice(
     run_conf = conf(holdout_pct=0)
     # The platform holds the request after 28 accepted messages: the sample (5) and two full batches of 10
     # went through, the third batch is in flight with 3 of its messages accepted.
-    wave_sim.push.arm_send_gate(28)
+    wave_sim.push.send_gate.arm(28)
     log = tmp_path / "airflow.log"
     proc = _airflow(wave_env, "2026-11-23T12:00:00+00:00", run_conf, log)
     try:
-        assert wave_sim.push.wait_send_gate_blocked(timeout=120), log.read_text()[-3000:]
+        assert wave_sim.push.send_gate.wait_blocked(timeout=120), log.read_text()[-3000:]
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-        wave_sim.push.release_send_gate()
+        wave_sim.push.send_gate.release()
     assert proc.returncode == -signal.SIGKILL
     mailing = "SPRING26_Reminder_20261123120000"
     before = recipients(db, mailing)
     assert sum(s == "sending" for s in before.values()) == 10, (before, log.read_text()[-4000:])  # the batch in doubt
     assert sum(s == "sent" for s in before.values()) == 25
     # The platform finished the batch the dead client had sent.
-    assert wave_sim.push.wait_batches_done(timeout=30)
+    assert wave_sim.push.send_gate.wait_batches_done(timeout=30)
     assert wave_sim.push.send_counts()["total"] == 35  # sample 5 + two batches + the batch in doubt
 
     rerun = _airflow(wave_env, "2026-11-23T12:00:00+00:00", run_conf, log)

@@ -172,7 +172,7 @@ def test_a_wave_texts_every_recipient_exactly_once_and_never_the_holdout(
     plan = plan_wave(adb, spec(holdout_pct=10), request_key="dag/run", stamp=STAMP, short_link_base="https://t.example/r")
     mailing = plan.mailing_name
     assert update_profiles(adb, client, mailing) == 1
-    assert sim.push.profile(phones[1])["custom:loyalty_tier"] == "gold"
+    assert sim.push.contacts.profile(phones[1])["custom:loyalty_tier"] == "gold"
     sample = send_phase(adb, client, mailing, "sample", now=lambda: ALL_AWAKE)
     assert sample.done and sample.sent == 5
     result = evaluate_sample(adb, client, load_mapping(), mailing, now=lambda: ALL_AWAKE + timedelta(hours=2),

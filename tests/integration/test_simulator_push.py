@@ -46,7 +46,7 @@ def test_contact_import_updates_known_numbers_and_drops_unknown_ones(sim: Any) -
     assert first["status"] == "Processing"
     done = call(sim, "GET", f"/v1/contacts/imports/{rid}").json()
     assert done["status"] == "Completed" and done["updated"] == 2 and done["dropped_unknown"] == ["+12025550199"]
-    assert sim.app.state.push.profile(known[0])["custom:loyalty_tier"] == "gold"
+    assert sim.app.state.push.contacts.profile(known[0])["custom:loyalty_tier"] == "gold"
 
 
 def test_unknown_custom_field_is_refused_naming_it(sim: Any) -> None:

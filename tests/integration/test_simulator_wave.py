@@ -347,16 +347,16 @@ def test_client_killed_mid_batch_then_resend_keeps_one_send_per_phone(sim: Simul
     assert sorted(r["phone_e164"] for r in sent) == targets
 
 
-def test_gate_python_api(sim: SimulatorServer) -> None:
+def test_gate_armed_from_python_holds_a_send_until_released(sim: SimulatorServer) -> None:
     push = sim.push
-    assert push.arm_send_gate(0)["armed"]
+    assert push.send_gate.arm(0)["armed"]
     box: dict[str, Any] = {}
     client = threading.Thread(target=lambda: box.update(results=send(sim, [message(phones(sim.state)[0])])))
     client.start()
-    assert push.wait_send_gate_blocked(20)
-    assert push.send_gate_status() == {"armed": True, "blocked": True, "accepted_since_armed": 0}
+    assert push.send_gate.wait_blocked(20)
+    assert push.send_gate.status() == {"armed": True, "blocked": True, "accepted_since_armed": 0}
     assert get(sim, "/sim/sends")["total"] == 0
-    push.release_send_gate()
+    push.send_gate.release()
     client.join(30)
     assert box["results"][0]["status"] == "accepted"
     assert post_gate(sim, {}).status_code == 400
@@ -375,10 +375,10 @@ def test_stopping_the_server_releases_a_held_batch() -> None:
             errors.append(exc)
 
     try:
-        sim.push.arm_send_gate(1)
+        sim.push.send_gate.arm(1)
         thread = threading.Thread(target=client)
         thread.start()
-        assert sim.push.wait_send_gate_blocked(20)
+        assert sim.push.send_gate.wait_blocked(20)
     finally:
         sim.stop()
     thread.join(30)
