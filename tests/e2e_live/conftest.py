@@ -1,6 +1,6 @@
 """Live Airflow fixtures: a real api-server, scheduler (LocalExecutor), dag-processor and triggerer.
 
-``live_airflow`` starts one stack per session (``scripts/airflow_stack.py``) whose tasks load into a
+``live_airflow`` starts one stack per session (``sms_rt_airflow.local_stack``) whose tasks load into a
 fresh schema from a simulator on loopback, and hands tests a ``LiveAirflow``: the stack, an
 authenticated ``airflow_client.client.ApiClient``, the response-DB connection and helpers
 (``wait_for_dag``, ``unpause``, ``trigger``, ``wait_for_run``, ``wait_for_backfill``). Every REST call
@@ -18,13 +18,11 @@ triggered with a ``logical_date`` after that date would not start its tasks; tri
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,11 +31,7 @@ from psycopg.rows import TupleRow
 
 from sms_response import migrate
 from sms_response.db import connect, drop_schema
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-
-from airflow_stack import AirflowStack, StackConfig, wait_until  # noqa: E402
+from sms_rt_airflow.local_stack import AirflowStack, StackConfig, wait_until
 
 CAMPAIGN_START = datetime(2026, 11, 20, 9, tzinfo=UTC)
 H = timedelta(hours=1)
