@@ -2,6 +2,9 @@
 
     sms-rt migrate            apply the versioned migrations to the response schema
     sms-rt report             per-table counts and per-window reconciliation
+    sms-rt report campaigns | campaign CODE | mailing NAME [--links --actions --inbox --variants …] [--csv F]
+                              campaign metrics (docs/metrics.md)
+    sms-rt metrics refresh [--mailing NAME …]   recompute the metric tables (all mailings without --mailing)
     sms-rt fingerprint        md5 of every table (to prove a rerun changed nothing)
     sms-rt segment-sizes      current segment run and sizes per mailing (JSON)
     sms-rt wave MAILING       a campaign wave: status, winner, sample outcome, recipients by state
@@ -18,6 +21,7 @@ import sys
 from sms_response import migrate, report
 from sms_response.db import connection, embedded_url, resolve_url, stop_embedded
 from sms_response.errors import SmsResponseError
+from sms_response.metrics import cli as metrics_cli
 from sms_response.settings import Settings
 
 
@@ -37,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sms-rt", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("migrate", help="apply migrations (idempotent)")
-    sub.add_parser("report", help="table counts and window reconciliation")
+    rep = sub.add_parser("report", help="table counts and window reconciliation, or a campaign / mailing report")
+    metrics_cli.add_report_arguments(rep)
+    met = sub.add_parser("metrics", help="refresh the campaign metrics")
+    metrics_cli.add_metrics_arguments(met)
     sub.add_parser("fingerprint", help="table fingerprints as JSON")
     sub.add_parser("segment-sizes", help="current segment run and sizes per mailing as JSON")
     wave = sub.add_parser("wave", help="report of one campaign wave")
@@ -60,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             rev = migrate.upgrade(url, settings.schema)
             print(f"schema {settings.schema} at revision {rev} on {_redact(url)}")
             return 0
+        if args.cmd in ("report", "metrics"):
+            migrate.upgrade(url, settings.schema)  # the metric tables arrive with a migration
         with connection(url, settings.schema) as conn:
             if args.cmd == "wave":
                 from sms_response.campaign import wave_report
@@ -67,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(wave_report(conn, args.mailing), indent=1, default=str))
             elif args.cmd == "segment-sizes":
                 print(json.dumps(report.segment_sizes(conn)))
+            elif args.cmd == "report" and args.subject:
+                print(metrics_cli.report(conn, args))
+            elif args.cmd == "metrics":
+                print(metrics_cli.refresh(conn, settings, args.mailing))
             elif args.cmd == "report":
                 counts, recon = report.table_counts(conn), report.reconciliation(conn)
                 print(report.format_report(counts, recon, report.segment_sizes(conn)))

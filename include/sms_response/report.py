@@ -20,7 +20,15 @@ LOAD_LOG_STABLE = (
     "load_id", "window_start", "window_end", "filters", "status", "downloaded", "imported", "imported_sent",
     "imported_interactions", "duplicates", "duplicates_in_window", "rejected", "late", "manifest_sha256",
 )
-_VOLATILE = {"mailings": ("created_at",), "responders": ("segment_run_id",), "non_responders": ("segment_run_id",)}
+# The campaign metric tables (sms_response.metrics): their own fingerprint, compared across refreshes.
+METRIC_TABLES = (
+    "metric_recipients", "metric_mailings", "metric_mailing_days", "metric_failures", "metric_links",
+    "metric_actions", "metric_inbox", "metric_response_timing", "metric_variants", "metric_lift", "metric_campaigns",
+)
+_VOLATILE = {
+    "mailings": ("created_at",), "responders": ("segment_run_id",), "non_responders": ("segment_run_id",),
+    "metric_mailings": ("refreshed_at",), "metric_campaigns": ("refreshed_at",),
+}
 
 
 @dataclass(frozen=True)
@@ -62,17 +70,24 @@ def _columns(conn: Conn, table: str) -> list[str]:
     return [str(r[0]) for r in rows if str(r[0]) not in _VOLATILE.get(table, ())]
 
 
+def _digest(conn: Conn, table: str) -> tuple[int, str]:
+    """Row count and an md5 of a table's content, row order independent, volatile columns left out."""
+    q = sql.SQL(
+        "SELECT count(*), coalesce(md5(string_agg(r, '|' ORDER BY r)), '') "
+        "FROM (SELECT ROW({})::text AS r FROM {}) x"
+    ).format(sql.SQL(", ").join(map(sql.Identifier, _columns(conn, table))), sql.Identifier(table))
+    row = conn.execute(q).fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, "")
+
+
+def metrics_fingerprint(conn: Conn) -> dict[str, tuple[int, str]]:
+    """Digests of the campaign metric tables (refreshing twice, or rebuilding, must not change them)."""
+    return {t: _digest(conn, t) for t in METRIC_TABLES}
+
+
 def fingerprint(conn: Conn) -> dict[str, Any]:
     """An md5 of every data table's content (row order independent) plus load_log's stable columns."""
-    out: dict[str, Any] = {}
-    for t in (*DATA_TABLES, *VIEWS):
-        cols = _columns(conn, t)
-        q = sql.SQL(
-            "SELECT count(*), coalesce(md5(string_agg(r, '|' ORDER BY r)), '') "
-            "FROM (SELECT ROW({})::text AS r FROM {}) x"
-        ).format(sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(t))
-        row = conn.execute(q).fetchone()
-        out[t] = (int(row[0]), str(row[1])) if row else (0, "")
+    out: dict[str, Any] = {t: _digest(conn, t) for t in (*DATA_TABLES, *VIEWS)}
     q = sql.SQL("SELECT {} FROM load_log ORDER BY load_id").format(
         sql.SQL(", ").join(map(sql.Identifier, LOAD_LOG_STABLE))
     )

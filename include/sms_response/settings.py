@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sms_response.errors import ConfigError
@@ -60,6 +61,10 @@ class Settings:
     mapping_path: Path | None = None
     quality: QualityConfig = field(default_factory=QualityConfig)
     flowchart_drop_dir: Path | None = None
+    # Campaign metrics: the response window (as the segments' default) and credits per message part.
+    response_window_hours: int = 72
+    credits_per_part_gsm7: Decimal = Decimal(1)
+    credits_per_part_ucs2: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
         if not _SCHEMA_RE.match(self.schema):
@@ -71,6 +76,10 @@ class Settings:
             raise ConfigError(f"SMS_RT_DEFAULT_REGION={self.default_region!r} must be a two-letter region code")
         if self.page_size < 1 or self.page_size > 5000:
             raise ConfigError(f"SMS_RT_PAGE_SIZE={self.page_size} must be between 1 and 5000")
+        if not 1 <= self.response_window_hours <= 720:
+            raise ConfigError(f"SMS_RT_RESPONSE_WINDOW_HOURS={self.response_window_hours} must be between 1 and 720")
+        if self.credits_per_part_gsm7 < 0 or self.credits_per_part_ucs2 < 0:
+            raise ConfigError("SMS_RT_CREDITS_PER_PART_GSM7 / SMS_RT_CREDITS_PER_PART_UCS2 must not be negative")
 
     @property
     def landing_root(self) -> Path:
@@ -120,4 +129,7 @@ class Settings:
                 data_docs_dir=path("SMS_RT_DATA_DOCS_DIR") or local / "data_docs",
             ),
             flowchart_drop_dir=path("SMS_RT_FLOWCHART_DROP_DIR"),
+            response_window_hours=int(number("SMS_RT_RESPONSE_WINDOW_HOURS", "72", int)),
+            credits_per_part_gsm7=Decimal(str(number("SMS_RT_CREDITS_PER_PART_GSM7", "1", float))),
+            credits_per_part_ucs2=Decimal(str(number("SMS_RT_CREDITS_PER_PART_UCS2", "1", float))),
         )

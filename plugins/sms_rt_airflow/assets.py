@@ -13,3 +13,6 @@ SEGMENTS_URI = "postgres://sms-rt:5432/sms_rt/sms_rt/sms_segments"
 RESPONSE_TABLES = Asset(name="sms_response_tables", uri=RESPONSE_TABLES_URI)
 # Emitted by sms_segments_refresh with the segment runs it made.
 SEGMENTS = Asset(name="sms_segments", uri=SEGMENTS_URI)
+# Emitted by sms_campaign_metrics with the mailings and campaigns it refreshed.
+CAMPAIGN_METRICS_URI = "postgres://sms-rt:5432/sms_rt/sms_rt/sms_campaign_metrics"
+CAMPAIGN_METRICS = Asset(name="sms_campaign_metrics", uri=CAMPAIGN_METRICS_URI)

@@ -13,6 +13,7 @@ RESPONSE_DB_CONN_ID = "sms_rt_postgres"
 OWNER = "marketing-ops"
 TAGS_PIPELINE = ["sms", "response-tracking", "ingest"]
 TAGS_SEGMENTS = ["sms", "response-tracking", "segments"]
+TAGS_METRICS = ["sms", "campaign", "metrics"]
 
 
 def default_args(execution_timeout: timedelta) -> dict[str, object]:

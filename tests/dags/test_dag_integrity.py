@@ -10,7 +10,9 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"sms_response_tracking", "sms_segments_refresh", "sms_campaign_wave", "unica_flowchart_trigger"}
+EXPECTED = {
+    "sms_response_tracking", "sms_segments_refresh", "sms_campaign_metrics", "sms_campaign_wave", "unica_flowchart_trigger",
+}
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,14 @@ def all_mailings(conn: Conn) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def affected_mailings(conn: Conn, load_ids: Sequence[str]) -> list[str]:
+    """Mailings with interactions of phones that opted out or in within ``load_ids``: their responses may change."""
+    if not load_ids:
+        return []
+    rows = conn.execute(load_sql("metrics_affected_mailings"), {"load_ids": list(load_ids)}).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
 def refresh_metrics(
     conn: Conn,
     mailings: Sequence[str] | None = None,
