@@ -136,6 +136,11 @@ def run_wave(base: str, env: dict[str, str]) -> bool:
     match = got is not None and tuple(got) == expected
     print(f"    wave segments responders/non-responders: {got}; behaviour model: {expected}: "
           f"{'match' if match else 'MISMATCH'}")
+    step(f"airflow dags test sms_campaign_metrics -c mailing_names=[{mailing}]; sms-rt report mailing … --variants")
+    run([str(BIN / "airflow"), "dags", "test", "sms_campaign_metrics", "-c", json.dumps({"mailing_names": [mailing]})],
+        env, "dags-test-wave-metrics.log")
+    print(sms_rt(["report", "mailing", mailing], env))
+    print(sms_rt(["report", "mailing", mailing, "--variants", "--links"], env))
     return once and match
 
 
@@ -189,6 +194,10 @@ def main() -> int:
         run([str(BIN / "airflow"), "dags", "test", "sms_segments_refresh", windows[-1][1].isoformat()],
             env, "dags-test-segments.log")
 
+        step("airflow dags test sms_campaign_metrics (delivery, clicks, responses, opt-outs, conversions, credits)")
+        run([str(BIN / "airflow"), "dags", "test", "sms_campaign_metrics", windows[-1][1].isoformat()],
+            env, "dags-test-metrics.log")
+
         step("Tables, reconciliation and segments")
         print(sms_rt(["report"], env))
 
@@ -223,6 +232,9 @@ def main() -> int:
             print(f"    tables identical to the previous demo run's at this point: {verdict}")
             unchanged &= same_as_last_demo
         CHECKPOINT.write_text(second, encoding="utf-8")
+        campaign = sorted(m["name"] for m in get_json(f"{base}/sim/truth/all")["mailings"])[0].split("_")[0]  # type: ignore[attr-defined]
+        step(f"sms-rt report campaign {campaign}  (the seeded campaign, every blast, per day)")
+        print(sms_rt(["report", "campaign", campaign], env))
         wave_ok = run_wave(base, env)
     finally:
         sim.terminate()
