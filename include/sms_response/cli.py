@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             migrate.upgrade(url, settings.schema)  # the metric tables arrive with a migration
         with connection(url, settings.schema) as conn:
             if args.cmd == "wave":
-                from sms_response.campaign import wave_report
+                from sms_response.waves.report import wave_report
 
                 print(json.dumps(wave_report(conn, args.mailing), indent=1, default=str))
             elif args.cmd == "segment-sizes":

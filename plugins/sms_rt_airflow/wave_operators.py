@@ -98,7 +98,9 @@ class ProfileUpdateOperator(BaseOperator):
         self.poll_interval = poll_interval
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from sms_response.campaign import WaveError, start_profile_update, wave_status
+        from sms_response.waves.profiles import start_profile_update
+        from sms_response.waves.request import WaveError
+        from sms_response.waves.store import wave_status
         from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 
         client = SmsPlatformHook(self.platform_conn_id).get_conn()
@@ -117,7 +119,8 @@ class ProfileUpdateOperator(BaseOperator):
         return {}  # not reached: defer raises
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        from sms_response.campaign import WaveError, finish_profile_update
+        from sms_response.waves.profiles import finish_profile_update
+        from sms_response.waves.request import WaveError
         from sms_rt_airflow.hooks import db_connection
 
         with db_connection(autocommit=True) as conn:
@@ -142,7 +145,7 @@ class WaveSendOperator(BaseOperator):
         self.platform_conn_id = platform_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from sms_response.campaign import send_phase
+        from sms_response.waves.send import send_phase
         from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 
         client = SmsPlatformHook(self.platform_conn_id).get_conn()
@@ -178,8 +181,10 @@ class SampleGateOperator(BaseOperator):
         self.platform_conn_id = platform_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from sms_response.campaign import WaveError, evaluate_sample, sample_sent_at, wave_status
         from sms_response.mapping import load_mapping
+        from sms_response.waves.request import WaveError
+        from sms_response.waves.sample_gate import evaluate_sample, sample_sent_at
+        from sms_response.waves.store import wave_status
         from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 
         hook = SmsPlatformHook(self.platform_conn_id)

@@ -7,8 +7,10 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from sms_response.campaign import WaveError, WaveSpec, plan_wave, wave_report
 from sms_response.messages import TemplateError
+from sms_response.waves.plan import plan_wave
+from sms_response.waves.report import wave_report
+from sms_response.waves.request import WaveError, WaveSpec
 from sms_rt_airflow.constants import WAVE_CONF_KEYS
 from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 from sms_rt_airflow.wave_operators import request_key, wave_of

@@ -15,7 +15,7 @@ from psycopg.rows import TupleRow
 from sms_response.landing import LandingWriter
 from sms_response.load import import_window
 from sms_response.mapping import load_mapping
-from sms_response.waves import ConsentViolation, assert_sendable, build_audience
+from sms_response.waves.audience import ConsentViolation, assert_sendable, build_audience
 from sms_response.window import Window
 
 pytestmark = pytest.mark.integration

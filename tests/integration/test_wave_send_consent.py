@@ -15,13 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wave_fixtures import known_phones, seed_contacts, seed_segment
 
-from sms_response.campaign import WaveSpec, evaluate_sample, plan_wave, send_phase
 from sms_response.db import connect
 from sms_response.landing import LandingWriter
 from sms_response.load import import_window
 from sms_response.mapping import load_mapping
 from sms_response.platform import SmsPlatformClient
-from sms_response.waves import opted_out_among
+from sms_response.waves.audience import opted_out_among
+from sms_response.waves.plan import plan_wave
+from sms_response.waves.request import WaveSpec
+from sms_response.waves.sample_gate import evaluate_sample
+from sms_response.waves.send import send_phase
 from sms_response.window import Window
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state
 

@@ -1,4 +1,4 @@
-"""A campaign wave through the library against the platform simulator over loopback, on real PostgreSQL."""
+"""Every step of a wave, chained as the DAG chains them, against the simulator over loopback, on real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,23 +13,16 @@ import pytest
 import requests
 from wave_fixtures import known_phones, seed_contacts, seed_segment, sent_per_phone
 
-from sms_response.campaign import (
-    SampleBelowThreshold,
-    UnknownCustomField,
-    WaveSpec,
-    evaluate_sample,
-    finish_profile_update,
-    idempotency_key,
-    plan_wave,
-    send_phase,
-    start_profile_update,
-    wave_mailing_name,
-    wave_report,
-)
 from sms_response.db import connect
 from sms_response.mapping import load_mapping
 from sms_response.platform import SmsPlatformClient
 from sms_response.report import fingerprint
+from sms_response.waves.plan import plan_wave
+from sms_response.waves.profiles import UnknownCustomField, finish_profile_update, start_profile_update
+from sms_response.waves.report import wave_report
+from sms_response.waves.request import WaveSpec, idempotency_key, wave_mailing_name
+from sms_response.waves.sample_gate import SampleBelowThreshold, evaluate_sample
+from sms_response.waves.send import send_phase
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state
 
 pytestmark = pytest.mark.integration

@@ -1,25 +1,12 @@
-"""Pure parts of a campaign wave: names, keys, request validation, per-recipient rendering."""
+"""The wave request: names, idempotency keys and the validation of what a wave asks for."""
 
 from __future__ import annotations
 
-import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
-from sms_response.campaign import (
-    WaveError,
-    WaveSpec,
-    custom_field_name,
-    idempotency_key,
-    render_message,
-    sanitise_name,
-    wave_mailing_name,
-)
-from sms_response.waves import AudienceMember
-
-MEMBER = AudienceMember("+12125550100", "c1", "ada@x.example", "Ada", "Lovelace", "10001", date(1990, 1, 2),
-                        {"loyalty tier": "gold"})
+from sms_response.waves.request import WaveError, WaveSpec, idempotency_key, sanitise_name, wave_mailing_name
 
 
 def spec(**kw: object) -> WaveSpec:
@@ -58,22 +45,3 @@ def test_idempotency_keys_are_stable_and_distinct() -> None:
 def test_a_bad_wave_request_is_refused_with_its_reason(kw: dict[str, object], message: str) -> None:
     with pytest.raises(WaveError, match=message):
         spec(**kw)
-
-
-def test_every_link_gets_its_own_short_link_and_fields_are_filled() -> None:
-    tokens = (f"tok{i:09d}" for i in itertools.count())
-    msg = render_message("Hi {given_name} ({custom_loyalty_tier}): https://a.example/x and https://b.example/y.",
-                         MEMBER, "https://t.example/r/", token=lambda: next(tokens))
-    assert msg.body == "Hi Ada (gold): https://t.example/r/tok000000000 and https://t.example/r/tok000000001."
-    assert msg.links == [(0, "tok000000000", "https://a.example/x"), (1, "tok000000001", "https://b.example/y")]
-    assert msg.parts == 1 and msg.warning is None
-
-
-def test_a_long_short_link_domain_that_adds_a_part_is_warned_about() -> None:
-    template = "x" * 140 + " https://a.b/c"
-    msg = render_message(template, MEMBER, "https://a-very-long-tracking-domain.example/r", token=lambda: "t" * 12)
-    assert msg.parts == 2 and msg.warning is not None and "2 parts instead of 1" in msg.warning
-
-
-def test_custom_attributes_map_to_fields_with_underscores() -> None:
-    assert custom_field_name(" loyalty tier ") == "loyalty_tier"

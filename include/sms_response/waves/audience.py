@@ -1,4 +1,4 @@
-"""Campaign waves: the audience of a wave and the consent guard every send batch passes through.
+"""The audience of a wave and the consent guard every send batch passes through.
 
 Consent is absolute: the audience excludes opted-out phones, and ``assert_sendable`` re-checks a
 batch right before it goes to the platform (an opt-out may have been imported in between).
