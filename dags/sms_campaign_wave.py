@@ -28,7 +28,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from sms_rt_airflow.constants import MAILING_NAME_PATTERN, TAGS_WAVES, default_args
-from sms_rt_airflow.wave_operators import ProfileUpdateOperator, SampleGateOperator, WaveSendOperator
+from sms_rt_airflow.operators import ProfileUpdateOperator, SampleGateOperator, WaveSendOperator
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 

@@ -1,8 +1,178 @@
-"""Operators of the package's DAGs."""
+"""Operators of the package's DAGs.
+
+``sms_campaign_wave``: each operator finds its wave by the request key (DAG id + logical date, else run
+id), so no mailing name travels through XCom and a retried task resumes the same wave. Waiting never
+holds a worker slot: the contact import is polled by ``ContactImportTrigger`` in the triggerer, quiet
+hours and the sample's response window wait on ``DateTimeTrigger``. A dry run plans nothing persistent,
+so every later task skips. ``unica_flowchart_trigger``: ``StartFlowchartRunOperator``.
+
+The DAG files import this module at parse time: the domain library, psycopg and requests are imported
+inside the methods that run in a worker.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from sms_rt_airflow.constants import PLATFORM_CONN_ID
+from sms_rt_airflow.triggers import IMPORT_POLL_SECONDS, ContactImportTrigger
+
+log = logging.getLogger(__name__)
+
+DELIVERY_POLL = timedelta(minutes=1)
+
+
+def request_key(context: Any) -> str:
+    """What identifies one wave request: the DAG and the run's logical date, else its run id.
+
+    A logical date is unique per DAG, and survives what a run id does not: ``airflow dags test`` or a
+    deleted-and-recreated run for the same date picks up the same wave instead of planning a second one.
+    """
+    dag_run = context["dag_run"]
+    logical_date = getattr(dag_run, "logical_date", None)
+    return f"{dag_run.dag_id}/{logical_date.isoformat() if logical_date else dag_run.run_id}"
+
+
+def wave_of(conn: Any, context: Any) -> str:
+    """The mailing of this DAG run's wave; skips the task when the run planned none (dry run)."""
+    from sms_response.waves.store import wave_for_request
+
+    mailing = wave_for_request(conn, request_key(context))
+    if mailing is None:
+        raise AirflowSkipException("dry run or empty plan: no wave was registered for this run")
+    return mailing
+
+
+class ProfileUpdateOperator(BaseOperator):
+    """Pushes the recipients' profiles (contact update import) and waits, deferred, until it is processed."""
+
+    def __init__(self, *, platform_conn_id: str = PLATFORM_CONN_ID, poll_interval: float = IMPORT_POLL_SECONDS,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.platform_conn_id = platform_conn_id
+        self.poll_interval = poll_interval
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from sms_response.waves.profiles import start_profile_update
+        from sms_response.waves.request import WaveError
+        from sms_response.waves.store import wave_status
+        from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
+
+        client = SmsPlatformHook(self.platform_conn_id).get_conn()
+        with db_connection(autocommit=True) as conn:
+            mailing = wave_of(conn, context)
+            if wave_status(conn, mailing) != "planned":
+                return {"mailing_name": mailing, "already_done": True}
+            try:
+                resource_id = start_profile_update(conn, client, mailing)
+            except WaveError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            finally:
+                client.close()
+        self.defer(trigger=ContactImportTrigger(resource_id, self.platform_conn_id, self.poll_interval),
+                   method_name="execute_complete")
+        return {}  # not reached: defer raises
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        from sms_response.waves.profiles import finish_profile_update
+        from sms_response.waves.request import WaveError
+        from sms_rt_airflow.hooks import db_connection
+
+        with db_connection(autocommit=True) as conn:
+            mailing = wave_of(conn, context)
+            if event.get("status") == "Timeout":
+                raise AirflowFailException(f"wave {mailing}: contact import {event.get('resource_id')} did not finish")
+            try:
+                dropped = finish_profile_update(conn, mailing, event)
+            except WaveError as exc:
+                raise AirflowFailException(str(exc)) from exc
+        return {"mailing_name": mailing, "dropped_unknown": dropped}
+
+
+class WaveSendOperator(BaseOperator):
+    """Sends one phase in batches; recipients outside quiet hours are waited for (deferred), not dropped."""
+
+    def __init__(self, *, phase: str, platform_conn_id: str = PLATFORM_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if phase not in ("sample", "full"):
+            raise ValueError(f"phase must be sample or full, not {phase!r}")
+        self.phase = phase
+        self.platform_conn_id = platform_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from sms_response.waves.send import send_phase
+        from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
+
+        client = SmsPlatformHook(self.platform_conn_id).get_conn()
+        try:
+            with db_connection(autocommit=True) as conn:
+                mailing = wave_of(conn, context)
+                progress = send_phase(conn, client, mailing, self.phase)
+        finally:
+            client.close()
+        if not progress.done:
+            assert progress.next_send_at is not None
+            log.info("wave %s %s: %d recipient(s) wait for their quiet hours to end; next at %s", mailing,
+                     self.phase, progress.waiting, progress.next_send_at.isoformat())
+            self.defer(trigger=DateTimeTrigger(moment=progress.next_send_at), method_name="resume")
+        return progress.to_json()
+
+    def resume(self, context: Any, event: Any = None) -> dict[str, Any]:
+        return self.execute(context)
+
+
+class SampleGateOperator(BaseOperator):
+    """Waits for the sample's outcome, checks the delivery-rate threshold, picks the winning variant.
+
+    Fails without retries (nothing beyond the sample is sent) when the delivery rate is below the threshold.
+    """
+
+    template_fields = ("sample_wait_minutes",)
+
+    def __init__(self, *, sample_wait_minutes: Any = 60, platform_conn_id: str = PLATFORM_CONN_ID,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sample_wait_minutes = sample_wait_minutes
+        self.platform_conn_id = platform_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from sms_response.mapping import load_mapping
+        from sms_response.waves.request import WaveError
+        from sms_response.waves.sample_gate import evaluate_sample, sample_sent_at
+        from sms_response.waves.store import wave_status
+        from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
+
+        hook = SmsPlatformHook(self.platform_conn_id)
+        client = hook.get_conn()
+        try:
+            with db_connection(autocommit=True) as conn:
+                mailing = wave_of(conn, context)
+                sent_at = sample_sent_at(conn, mailing)
+                wait_until = (sent_at or datetime.now(UTC)) + timedelta(minutes=float(self.sample_wait_minutes))
+                if wave_status(conn, mailing) == "sample_sent" and datetime.now(UTC) < wait_until:
+                    log.info("wave %s: waiting until %s for the sample's responses", mailing, wait_until.isoformat())
+                    self.defer(trigger=DateTimeTrigger(moment=wait_until), method_name="resume")
+                try:
+                    result = evaluate_sample(conn, client, load_mapping(), mailing,
+                                             short_link_base=hook.short_link_base())
+                except WaveError as exc:
+                    raise AirflowFailException(str(exc)) from exc
+        finally:
+            client.close()
+        if not result.ready:
+            log.info("wave %s: %d sample message(s) still pending at the platform", mailing, result.pending)
+            self.defer(trigger=DateTimeTrigger(moment=datetime.now(UTC) + DELIVERY_POLL), method_name="resume")
+        return result.to_json()
+
+    def resume(self, context: Any, event: Any = None) -> dict[str, Any]:
+        return self.execute(context)
 
 
 class StartFlowchartRunOperator(TriggerDagRunOperator):

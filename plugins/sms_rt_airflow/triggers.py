@@ -18,6 +18,11 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from sms_rt_airflow.constants import PLATFORM_CONN_ID
+
+IMPORT_POLL_SECONDS = 10.0
+IMPORT_TIMEOUT_SECONDS = 3600.0
+
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
     return TriggerEvent(payload)  # type: ignore[no-untyped-call]  # Airflow's TriggerEvent is untyped
@@ -97,3 +102,41 @@ class FlowchartTrigger(BaseTrigger):
         finally:
             if conn is not None:
                 await conn.close()
+
+
+class ContactImportTrigger(BaseTrigger):
+    """Polls a contact update import until Completed or Failed (or a timeout) in the triggerer."""
+
+    def __init__(self, resource_id: str, conn_id: str = PLATFORM_CONN_ID, poll_interval: float = IMPORT_POLL_SECONDS,
+                 timeout: float = IMPORT_TIMEOUT_SECONDS) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.resource_id = resource_id
+        self.conn_id = conn_id
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        # Only ids and numbers: the token is read from the connection inside the triggerer.
+        return (f"{type(self).__module__}.{type(self).__qualname__}",
+                {"resource_id": self.resource_id, "conn_id": self.conn_id, "poll_interval": self.poll_interval,
+                 "timeout": self.timeout})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from sms_rt_airflow.hooks import SmsPlatformHook
+
+        client = await SmsPlatformHook.aget_client(self.conn_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        try:
+            while True:
+                status = await asyncio.to_thread(client.contact_import_status, self.resource_id)
+                if status.get("status") in ("Completed", "Failed"):
+                    yield TriggerEvent(status)  # type: ignore[no-untyped-call]
+                    return
+                if loop.time() >= deadline:
+                    yield TriggerEvent({"status": "Timeout", "resource_id": self.resource_id})  # type: ignore[no-untyped-call]
+                    return
+                self.log.info("contact import %s is %s", self.resource_id, status.get("status"))
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            client.close()

@@ -13,7 +13,7 @@ from sms_response.waves.report import wave_report
 from sms_response.waves.request import WaveError, WaveSpec
 from sms_rt_airflow.constants import WAVE_CONF_KEYS
 from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
-from sms_rt_airflow.wave_operators import request_key, wave_of
+from sms_rt_airflow.operators import request_key, wave_of
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,12 @@ def require_autocommit(conn: Conn) -> None:
         raise ValueError("wave steps need an autocommit connection (each step commits its own transactions)")
 
 
+def wave_for_request(conn: Conn, request_key: str) -> str | None:
+    """The mailing of the wave a request (DAG id + logical date or run id) planned, if any."""
+    row = conn.execute(load_sql("wave_run_by_request"), {"request_key": request_key}).fetchone()
+    return None if row is None else str(row[0])
+
+
 def wave_spec(conn: Conn, mailing: str) -> WaveSpec:
     row = conn.execute(load_sql("wave_params"), {"mailing": mailing}).fetchone()
     if row is None:
