@@ -19,6 +19,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from psycopg import sql
+
 from sms_response import migrate
 from sms_response.db import connect, drop_schema, resolve_url
 from sms_response.load import ensure_partitions, month_bounds
@@ -85,7 +87,8 @@ def main() -> None:
                      "FROM sms_sent")
         conn.execute("INSERT INTO load_log (load_id, window_start, window_end, status) "
                      "VALUES ('bench', %s, %s, 'published')", (t0, t0 + timedelta(days=2)))
-        conn.execute("ANALYZE")
+        for table in ("sms_sent", "sms_interactions", "short_links", "mailings", "load_log"):
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
         conn.commit()
         print(f"generated {args.sends:,} sends and {args.interactions:,} interactions over {args.mailings} mailings "
               f"in {time.perf_counter() - t:.1f}s")
