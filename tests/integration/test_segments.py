@@ -12,12 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from event_fixtures import attrs, land_and_import, publish
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from sms_response.landing import LandingWriter
-from sms_response.load import import_window
-from sms_response.mapping import load_mapping
 from sms_response.segments import (
     SegmentRefreshError,
     SegmentRunResult,
@@ -30,7 +28,6 @@ from sms_response.window import Window
 
 pytestmark = pytest.mark.integration
 Conn = psycopg.Connection[TupleRow]
-MAPPING = load_mapping()
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 S = T0 + timedelta(minutes=1)  # the usual send time
 MIN, H = timedelta(minutes=1), timedelta(hours=1)
@@ -43,20 +40,16 @@ def p(n: int) -> str:
     return f"+120155501{n:02d}"
 
 
-def _attrs(**kv: Any) -> list[dict[str, Any]]:
-    return [{"name": k, "value": v, "type": "string"} for k, v in kv.items()]
-
-
 def sent(eid: str, n: int, ts: datetime, mailing: str = M1, status: str = "delivered", code: int = 0) -> dict[str, Any]:
     return {"channel": "SMS",
             "identifiers": [{"name": "phoneNumber", "value": p(n)}, {"name": "contactId", "value": f"c{n}"}],
-            "events": [{"code": "sentSMS", "timestamp": ts.isoformat(), "attributes": _attrs(
+            "events": [{"code": "sentSMS", "timestamp": ts.isoformat(), "attributes": attrs(
                 eventId=eid, mailingName=mailing, deliveryStatus=status, statusCode=code, campaignCode="SPRING26")}]}
 
 
 def inter(eid: str, n: int, ts: datetime, itype: str, mailing: str = M1, **extra: Any) -> dict[str, Any]:
     return {"channel": "SMS", "identifiers": [{"name": "phoneNumber", "value": p(n)}],
-            "events": [{"code": "interactedSMS", "timestamp": ts.isoformat(), "attributes": _attrs(
+            "events": [{"code": "interactedSMS", "timestamp": ts.isoformat(), "attributes": attrs(
                 eventId=eid, mailingName=mailing, interactionType=itype, **extra)}]}
 
 
@@ -112,23 +105,6 @@ def later_events() -> list[dict[str, Any]]:
         click("i14", 14, S + 2 * H),  # late: timestamped long before W2 opened
         sent("s15", 15, W2.start + 10 * MIN),  # a new send in W2
     ]
-
-
-def land_and_import(db: Conn, schema: str, root: Path, window: Window, events: list[dict[str, Any]]) -> str:
-    w = LandingWriter(root, window.id)
-    for e in events:
-        w.write(e)
-    w.commit({"window_start": window.start.isoformat(), "window_end": window.end.isoformat(), "filters": {},
-              "pages": 1, "source": "test", "downloaded_at": "2026-11-25T12:00:00+00:00"})
-    r = import_window(db, schema, root, window, MAPPING, default_region="US", run_id="test")
-    assert r.reconciles and r.rejected == 0, r
-    db.commit()
-    return r.load_id
-
-
-def publish(db: Conn, load_id: str) -> None:
-    db.execute("UPDATE load_log SET status = 'published' WHERE load_id = %s", (load_id,))
-    db.commit()
 
 
 def view(db: Conn, name: str, mailing: str) -> dict[str, tuple[Any, ...]]:

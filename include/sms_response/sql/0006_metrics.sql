@@ -2,13 +2,14 @@
 -- through the report_* views. Reading a report never scans the event tables. Definitions: docs/metrics.md.
 
 -- One row per recipient (phone) of a mailing: the facts every per-recipient figure is counted from,
--- and what campaign-wide distinct counts are aggregated from.
+-- and what campaign-wide distinct counts are aggregated from. A phone with events of the mailing but no
+-- message of it (a holdout member who converted, a click on an old link) has messages 0, no first_sent_at.
 CREATE TABLE metric_recipients (
     mailing_name       text NOT NULL,
     phone_e164         text NOT NULL,
     campaign_code      text,
     messages           integer NOT NULL,
-    first_sent_at      timestamptz NOT NULL,
+    first_sent_at      timestamptz,
     first_delivered_at timestamptz,
     clicks             integer NOT NULL DEFAULT 0,
     first_click_at     timestamptz,

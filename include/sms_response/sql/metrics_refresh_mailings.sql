@@ -253,7 +253,8 @@ FROM metric_recipients
 WHERE mailing_name = ANY (%(mailings)s) AND first_response_at IS NOT NULL
 GROUP BY 1, 2, 3, 4;
 
--- A wave's groups. "Lift responders": a click, reply, action or conversion of the mailing within
+-- A wave's groups: sent counts the group's messages in published windows (not the wave's send state), as
+-- every other figure does. "Lift responders": a click, reply, action or conversion of the mailing within
 -- [the wave's first send, + response window) while not opted out; the same clock for the texted groups
 -- and the holdout, whose members were never texted but may still reply or convert by other paths.
 INSERT INTO metric_variants (
@@ -285,7 +286,7 @@ SELECT w.mailing_name,
        CASE WHEN w.holdout THEN 'holdout' ELSE coalesce(w.variant, 'A') END,
        w.holdout,
        count(*),
-       count(*) FILTER (WHERE w.status = 'sent'),
+       coalesce(sum(r.messages), 0),
        count(*) FILTER (WHERE r.first_delivered_at IS NOT NULL),
        coalesce(sum(r.clicks), 0),
        count(*) FILTER (WHERE r.clicks > 0),
@@ -298,4 +299,8 @@ FROM wave_recipients w
 LEFT JOIN metric_recipients r ON r.mailing_name = w.mailing_name AND r.phone_e164 = w.phone_e164
 LEFT JOIN lift l ON l.mailing_name = w.mailing_name AND l.phone_e164 = w.phone_e164
 WHERE w.mailing_name = ANY (%(mailings)s)
-GROUP BY w.mailing_name, 2, w.holdout
+GROUP BY w.mailing_name, 2, w.holdout;
+
+-- ON COMMIT DROP only fires when the caller commits: drop the work tables now, so a caller may refresh
+-- again (other mailings, or after more changes) in the same transaction.
+DROP TABLE mx_responses, mx_first, mx_inter, mx_sent, mx_published
