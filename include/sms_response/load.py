@@ -214,6 +214,8 @@ def _load(
         "WHERE load_id = %s AND interaction_type IN ('opt_out', 'opt_in')",
         (load_id,),
     ).fetchall()
+    # What the window held before this (re)load: a mailing it no longer carries must still be refreshed.
+    removed = {str(r[0]) for r in conn.execute(load_sql("window_mailings"), {"load_id": load_id}).fetchall()}
     for stmt in sql_statements("delete_window"):
         conn.execute(stmt, {"load_id": load_id})
 
@@ -239,14 +241,7 @@ def _load(
     phones = sorted(rows.opt_phones | {r[0] for r in old_opt if isinstance(r[0], str)})
     if phones:
         conn.execute(load_sql("refresh_consent"), {"phones": phones})
-    mailings = [
-        r[0]
-        for r in conn.execute(
-            "SELECT DISTINCT mailing_name FROM sms_sent WHERE load_id = %(l)s "
-            "UNION SELECT DISTINCT mailing_name FROM sms_interactions WHERE load_id = %(l)s ORDER BY 1",
-            {"l": load_id},
-        ).fetchall()
-    ]
+    mailings = [str(r[0]) for r in conn.execute(load_sql("window_mailings"), {"load_id": load_id}).fetchall()]
 
     total_staged = sum(len(v) for v in rows.by_code.values())
     total_imported = sum(imported.values())
@@ -271,7 +266,7 @@ def _load(
             f"window {load_id} does not reconcile: downloaded {result.downloaded} != imported "
             f"{result.imported} + duplicates {result.duplicates} + rejected {result.rejected}"
         )
-    _record(conn, result, manifest, "imported", run_id, started_at, window)
+    _record(conn, result, manifest, "imported", run_id, started_at, window, sorted(removed | set(mailings)))
     return result
 
 def _count_late(conn: Conn, load_id: str) -> int:
@@ -316,7 +311,7 @@ def _stage_and_insert(
 
 def _record(
     conn: Conn, result: LoadResult, manifest: Manifest, status: str, run_id: str | None,
-    started_at: datetime, window: Window,
+    started_at: datetime, window: Window, touched: list[str],
 ) -> None:
     conn.execute(
         load_sql("upsert_load_log"),
@@ -340,5 +335,6 @@ def _record(
             "finished_at": datetime.now(UTC),
             "duration_ms": int(result.seconds * 1000),
             "message": None if status == "imported" else "counts do not reconcile",
+            "mailings": touched,
         },
     )

@@ -14,6 +14,7 @@ from psycopg.rows import TupleRow
 
 from sms_response.errors import SmsResponseError
 from sms_response.quality import ValidationReport
+from sms_response.sqlfiles import load_sql
 
 Conn = psycopg.Connection[TupleRow]
 
@@ -58,14 +59,8 @@ def publish_window(conn: Conn, load_id: str) -> dict[str, Any]:
         if row[0] not in (VALIDATED, PUBLISHED):
             raise WindowStateError(f"window {load_id} is {row[0]}, not validated: it cannot be published")
         conn.execute("UPDATE load_log SET status = %s WHERE load_id = %s", (PUBLISHED, load_id))
-        mailings = [
-            str(r[0])
-            for r in conn.execute(
-                "SELECT mailing_name FROM sms_sent WHERE load_id = %(l)s "
-                "UNION SELECT mailing_name FROM sms_interactions WHERE load_id = %(l)s ORDER BY 1",
-                {"l": load_id},
-            ).fetchall()
-        ]
+        # The mailings of the window's rows and of the rows its last reloads removed (load_log.mailings).
+        mailings = [str(r[0]) for r in conn.execute(load_sql("published_window_mailings"), {"load_id": load_id})]
     keys = ("sent", "interactions", "duplicates", "rejected", "late")
     return {
         "load_id": load_id,

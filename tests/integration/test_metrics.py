@@ -729,3 +729,24 @@ def test_a_mailing_that_loses_all_its_rows_has_its_figures_cleared(db: Conn, sch
     load_and_publish(db, schema, tmp_path, W_LATE, [])
     refresh(db)
     assert mf_rows() == 0 and snapshot(db) == others
+
+
+def test_publishing_an_emptied_window_names_the_mailings_its_reload_removed(
+    db: Conn, schema: str, tmp_path: Path
+) -> None:
+    from sms_response.publish import publish_window
+
+    notice_id = load_and_publish(db, schema, tmp_path, W_LATE, notice())
+    refresh(db)
+    assert one(db, "SELECT sent FROM metric_mailings WHERE mailing_name = %s", MF) == {"sent": 8}
+    # Reloaded empty and validated: the publish event still names MF, so the metrics DAG refreshes it.
+    assert land_and_import_result(db, schema, tmp_path, W_LATE, []).load_id == notice_id
+    db.execute("UPDATE load_log SET status = 'validated' WHERE load_id = %s", (notice_id,))
+    db.commit()
+    extra = publish_window(db, notice_id)
+    assert extra["mailings"] == [MF]
+    refresh(db, extra["mailings"])
+    assert rows(db, "SELECT * FROM metric_mailings WHERE mailing_name = %s", MF) == []
+    # Published again with nothing new: the next reload starts from an empty list.
+    land_and_import_result(db, schema, tmp_path, W_LATE, [])
+    assert one(db, "SELECT mailings FROM load_log WHERE load_id = %s", notice_id) == {"mailings": []}
