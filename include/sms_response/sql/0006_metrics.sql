@@ -179,31 +179,36 @@ CREATE TABLE metric_campaigns (
     refreshed_at          timestamptz NOT NULL DEFAULT now()
 );
 
--- Rates, each defined once here (docs/metrics.md): per-recipient rates over delivered recipients,
--- the delivery rate over messages sent; NULL when the denominator is 0.
+-- Rates, each defined once here (docs/metrics.md): per-recipient rates over delivered recipients, the
+-- delivery rate over messages sent, costs per responder and converter; NULL when the denominator is 0.
+CREATE FUNCTION metric_rates(
+    sent bigint, delivered bigint, delivered_recipients bigint, unique_clickers bigint, responders bigint,
+    repliers bigint, opt_outs bigint, converters bigint, credits numeric
+) RETURNS TABLE (
+    delivery_rate float8, click_rate float8, response_rate float8, reply_rate float8, unsubscribe_rate float8,
+    conversion_rate float8, cost_per_response numeric, cost_per_conversion numeric
+) LANGUAGE sql IMMUTABLE AS $$
+    SELECT delivered::float8 / NULLIF(sent, 0),
+           unique_clickers::float8 / NULLIF(delivered_recipients, 0),
+           responders::float8 / NULLIF(delivered_recipients, 0),
+           repliers::float8 / NULLIF(delivered_recipients, 0),
+           opt_outs::float8 / NULLIF(delivered_recipients, 0),
+           converters::float8 / NULLIF(delivered_recipients, 0),
+           credits / NULLIF(responders, 0),
+           credits / NULLIF(converters, 0)
+$$;
+
 CREATE VIEW report_mailings AS
-SELECT m.*,
-       delivered::float8 / NULLIF(sent, 0)                    AS delivery_rate,
-       unique_clickers::float8 / NULLIF(delivered_recipients, 0) AS click_rate,
-       responders::float8 / NULLIF(delivered_recipients, 0)   AS response_rate,
-       repliers::float8 / NULLIF(delivered_recipients, 0)     AS reply_rate,
-       opt_outs::float8 / NULLIF(delivered_recipients, 0)     AS unsubscribe_rate,
-       converters::float8 / NULLIF(delivered_recipients, 0)   AS conversion_rate,
-       credits / NULLIF(responders, 0)                        AS cost_per_response,
-       credits / NULLIF(converters, 0)                        AS cost_per_conversion
-FROM metric_mailings m;
+SELECT m.*, r.*
+FROM metric_mailings m
+CROSS JOIN LATERAL metric_rates(m.sent, m.delivered, m.delivered_recipients, m.unique_clickers, m.responders,
+                                m.repliers, m.opt_outs, m.converters, m.credits) r;
 
 CREATE VIEW report_campaigns AS
-SELECT c.*,
-       delivered::float8 / NULLIF(sent, 0)                    AS delivery_rate,
-       unique_clickers::float8 / NULLIF(delivered_recipients, 0) AS click_rate,
-       responders::float8 / NULLIF(delivered_recipients, 0)   AS response_rate,
-       repliers::float8 / NULLIF(delivered_recipients, 0)     AS reply_rate,
-       opt_outs::float8 / NULLIF(delivered_recipients, 0)     AS unsubscribe_rate,
-       converters::float8 / NULLIF(delivered_recipients, 0)   AS conversion_rate,
-       credits / NULLIF(responders, 0)                        AS cost_per_response,
-       credits / NULLIF(converters, 0)                        AS cost_per_conversion
-FROM metric_campaigns c;
+SELECT c.*, r.*
+FROM metric_campaigns c
+CROSS JOIN LATERAL metric_rates(c.sent, c.delivered, c.delivered_recipients, c.unique_clickers, c.responders,
+                                c.repliers, c.opt_outs, c.converters, c.credits) r;
 
 CREATE VIEW report_campaign_days AS
 SELECT g.campaign_code, d.day,

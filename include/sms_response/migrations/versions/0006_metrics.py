@@ -28,5 +28,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for view in VIEWS:
         op.execute(f"DROP VIEW IF EXISTS {view}")
+    op.execute("DROP FUNCTION IF EXISTS metric_rates")
     for table in TABLES:
         op.execute(f"DROP TABLE IF EXISTS {table}")
