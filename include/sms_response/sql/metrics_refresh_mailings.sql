@@ -40,6 +40,24 @@ GROUP BY mailing_name, phone_e164;
 
 ANALYZE mx_first;
 
+-- When each phone with an interaction of the mailings was opted out: spans from a published opt_out to
+-- the phone's next published opt event (any mailing), ordered by time then event_id (the latest event at
+-- an instant wins). "Not opted out at t" = no span contains t.
+CREATE TEMP TABLE mx_opted_out ON COMMIT DROP AS
+SELECT phone_e164, from_at, until_at
+FROM (
+    SELECT o.phone_e164, o.interaction_type, o.interacted_at AS from_at,
+           lead(o.interacted_at) OVER (PARTITION BY o.phone_e164 ORDER BY o.interacted_at, o.event_id) AS until_at
+    FROM sms_interactions o
+    WHERE o.interaction_type IN ('opt_out', 'opt_in')
+      AND o.load_id IN (SELECT load_id FROM mx_published)
+      AND o.phone_e164 IN (SELECT phone_e164 FROM mx_inter)
+) spans
+WHERE interaction_type = 'opt_out';
+
+CREATE INDEX ON mx_opted_out (phone_e164, from_at);
+ANALYZE mx_opted_out;
+
 -- Qualifying responses (the segments' rule): a click, reply, action or conversion of the mailing within
 -- [first delivered send, + response window), at an instant the phone was not opted out (its latest
 -- published opt_out/opt_in, any mailing, at or before that instant, is not an opt_out).
@@ -52,15 +70,10 @@ WHERE i.interaction_type IN ('click', 'reply', 'action', 'conversion')
   AND f.first_delivered_at IS NOT NULL
   AND i.interacted_at >= f.first_delivered_at
   AND i.interacted_at < f.first_delivered_at + %(response_window)s::interval
-  AND COALESCE((
-      SELECT o.interaction_type = 'opt_out'
-      FROM sms_interactions o
-      WHERE o.phone_e164 = i.phone_e164
-        AND o.interaction_type IN ('opt_out', 'opt_in')
-        AND o.interacted_at <= i.interacted_at
-        AND o.load_id IN (SELECT load_id FROM mx_published)
-      ORDER BY o.interacted_at DESC, o.event_id DESC
-      LIMIT 1), false) = false;
+  AND NOT EXISTS (
+      SELECT 1 FROM mx_opted_out o
+      WHERE o.phone_e164 = i.phone_e164 AND o.from_at <= i.interacted_at
+        AND (o.until_at IS NULL OR i.interacted_at < o.until_at));
 
 ANALYZE mx_responses;
 
@@ -271,15 +284,10 @@ WITH start AS (
     WHERE i.interaction_type IN ('click', 'reply', 'action', 'conversion')
       AND i.interacted_at >= s.started_at
       AND i.interacted_at < s.started_at + %(response_window)s::interval
-      AND COALESCE((
-          SELECT o.interaction_type = 'opt_out'
-          FROM sms_interactions o
-          WHERE o.phone_e164 = i.phone_e164
-            AND o.interaction_type IN ('opt_out', 'opt_in')
-            AND o.interacted_at <= i.interacted_at
-            AND o.load_id IN (SELECT load_id FROM mx_published)
-          ORDER BY o.interacted_at DESC, o.event_id DESC
-          LIMIT 1), false) = false
+      AND NOT EXISTS (
+          SELECT 1 FROM mx_opted_out o
+          WHERE o.phone_e164 = i.phone_e164 AND o.from_at <= i.interacted_at
+            AND (o.until_at IS NULL OR i.interacted_at < o.until_at))
     GROUP BY i.mailing_name, i.phone_e164
 )
 SELECT w.mailing_name,
@@ -303,4 +311,4 @@ GROUP BY w.mailing_name, 2, w.holdout;
 
 -- ON COMMIT DROP only fires when the caller commits: drop the work tables now, so a caller may refresh
 -- again (other mailings, or after more changes) in the same transaction.
-DROP TABLE mx_responses, mx_first, mx_inter, mx_sent, mx_published
+DROP TABLE mx_responses, mx_opted_out, mx_first, mx_inter, mx_sent, mx_published
