@@ -10,11 +10,13 @@ Modules, from the campaign model up to the HTTP face:
 
 * ``vocabulary`` (codes, keywords, naming rules) and ``clock`` (integer microseconds);
 * the campaign model: ``config`` (``SimulatorConfig``), ``generator`` (per-recipient behaviour),
-  ``build`` (a campaign and its published record log), ``records`` (entities, records, envelopes)
-  and ``truth`` (the simulator's own ground truth);
+  ``build`` (a campaign and its published record log), ``records`` (entities, records, envelopes,
+  facts) and ``truth`` (the simulator's own ground truth); ``metrics_query`` and ``metrics_truth``
+  (every campaign metric of docs/metrics.md, from the published facts);
 * ``state``: the platform's event log and contact book;
-* the push side: ``contacts`` (contact imports), ``wave`` (reactions to a send), ``messages``,
-  ``links`` (short links) and ``sends`` (``PushState``: exactly-once batch sends), ``errors``;
+* the push side: ``contacts`` (contact imports), ``wave`` (reactions to a send, and of a wave's
+  holdout), ``messages``, ``links`` (short links) and ``sends`` (``PushState``: exactly-once batch
+  sends, wave holdouts), ``errors``;
 * ``faults``: event-API faults and the send gate;
 * HTTP: ``app`` (``create_app``) with ``event_routes``, ``push_routes`` and ``routing``; ``server``
   runs it in a thread, ``__main__`` from the command line.

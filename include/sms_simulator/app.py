@@ -25,6 +25,11 @@ Push side (see ``push_routes.py``):
 * ``GET  /r/{token}``          - public short link (no auth): 302 to the target, records a click.
 * ``GET  /sim/sends``          - send counts per mailing and phone (exactly-once proof).
 * ``GET  /sim/truth/wave?mailing=NAME`` - truth of a wave mailing (``PushState.wave_truth``).
+* ``POST /sim/holdout``       - ``{"mailing": NAME, "phones": [...]}``: a wave's holdout; some members
+  convert or reply anyway (``WaveBehaviour.draw_holdout``). ``GET /sim/holdout?mailing=NAME`` lists it.
+* ``GET  /sim/truth/metrics[?mailing=NAME…][&campaign=CODE][&until=ISO][&price_gsm7=][&price_ucs2=]
+  [&response_window_hours=]`` - every campaign metric of docs/metrics.md per mailing (links, actions,
+  wave groups and lift) and per campaign, over the valid originals published before ``until``.
 * ``GET|POST /sim/send-gate``  - ``{"block_after": K}`` / ``{"release": true}``: hold a batch mid-way.
 """
 

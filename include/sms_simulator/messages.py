@@ -13,7 +13,7 @@ from typing import Any
 from .clock import iso
 from .errors import PushError
 from .links import Link, parse_links
-from .records import Event, interaction_attributes, num_attr, str_attr
+from .records import Event, Fact, interaction_attributes, num_attr, str_attr
 from .truth import RESPONSE_WINDOW_US
 from .vocabulary import INTERACTED, RESPONSE_TYPES, SENT
 
@@ -107,13 +107,17 @@ class SentMessage:
         self.interactions.append(interaction)
         return interaction
 
+    @property
+    def campaign_code(self) -> str:
+        return self.request.campaign_code or self.request.mailing_name.split("_", 1)[0]
+
     def sent_envelope(self) -> dict[str, Any]:
         req = self.request
         failed = not self.delivered
         attrs = [
             str_attr("eventId", f"sent-{self.message_id}"),
             str_attr("mailingName", req.mailing_name),
-            str_attr("campaignCode", req.campaign_code or req.mailing_name.split("_", 1)[0]),
+            str_attr("campaignCode", self.campaign_code),
             str_attr("deliveryStatus", "failed" if failed else "delivered"),
             num_attr("statusCode", str(self.status_code)),
             str_attr("messageBody", req.body),
@@ -123,11 +127,28 @@ class SentMessage:
             attrs.append(str_attr("variant", req.variant))
         return _envelope(self.phone, SENT, self.send_us, attrs)
 
+    def sent_fact(self) -> Fact:
+        """The sentSMS event as the platform knows it (``sent_envelope`` renders the same)."""
+        req = self.request
+        event = Event(f"sent-{self.message_id}", SENT, -1, -1, req.mailing_name, self.send_us,
+                      delivery_status="delivered" if self.delivered else "failed", status_code=self.status_code)
+        return Fact(event, self.phone, self.campaign_code, req.body, req.message_parts or 1, req.variant)
+
     def interaction_envelope(self, interaction: Interaction) -> dict[str, Any]:
-        e = interaction.event
-        attrs = [str_attr("eventId", e.event_id), str_attr("mailingName", e.mailing),
-                 *interaction_attributes(e, interaction.url)]
-        return _envelope(self.phone, INTERACTED, e.at_us, attrs)
+        return interaction_envelope(self.phone, interaction)
+
+
+def interaction_envelope(phone: str, interaction: Interaction) -> dict[str, Any]:
+    """An interactedSMS envelope of ``phone`` (E.164) for the event the interaction carries."""
+    e = interaction.event
+    attrs = [str_attr("eventId", e.event_id), str_attr("mailingName", e.mailing),
+             *interaction_attributes(e, interaction.url)]
+    return _envelope(phone, INTERACTED, e.at_us, attrs)
+
+
+def interaction_fact(phone: str, interaction: Interaction) -> Fact:
+    e = interaction.event
+    return Fact(e, phone, url=interaction.url if e.interaction in ("click", "conversion") else None)
 
 
 def _envelope(phone: str, code: str, at_us: int, attributes: list[dict[str, str]]) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Bearer-protected: ``/v1/contacts/*`` (``contacts``) and ``/v1/messages/*`` (``sends``).  Public:
 ``GET /r/{token}``, a short link (302 to its target, records a click).  Test-only, like every
-``/sim/*`` route: ``/sim/sends`` (exactly-once proof), ``/sim/truth/wave`` and ``/sim/send-gate``.
+``/sim/*`` route: ``/sim/sends`` (exactly-once proof), ``/sim/truth/wave``, ``/sim/send-gate``,
+``/sim/holdout`` (tell the platform a wave's holdout) and ``/sim/truth/metrics`` (the campaign metrics
+of docs/metrics.md, computed by ``metrics_truth``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .contacts import SYSTEM_FIELDS
 from .errors import PushError
+from .metrics_query import MetricsQuery
 from .routing import base_url, error
 from .sends import PushState
 
@@ -91,6 +94,32 @@ def push_router(push: PushState, authorized: Callable[[Request], bool]) -> APIRo
         if not mailing:
             return error(400, "mailing is required")
         return JSONResponse(await run_in_threadpool(push.wave_truth, mailing))
+
+    @router.post("/sim/holdout")
+    async def sim_holdout(request: Request) -> Response:
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise PushError('body must be {"mailing": NAME, "phones": [E.164, ...]}')
+            result = await run_in_threadpool(push.register_holdout, body.get("mailing"), body.get("phones"))
+        except (ValueError, PushError) as exc:
+            return error(400, str(exc))
+        return JSONResponse(result)
+
+    @router.get("/sim/holdout")
+    async def sim_holdout_members(request: Request) -> Response:
+        mailing = request.query_params.get("mailing")
+        if not mailing:
+            return error(400, "mailing is required")
+        return JSONResponse({"mailing": mailing, "phones": push.holdout(mailing)})
+
+    @router.get("/sim/truth/metrics")
+    async def sim_truth_metrics(request: Request) -> Response:
+        try:
+            query = MetricsQuery.parse(request.query_params, request.query_params.getlist("mailing"))
+        except ValueError as exc:
+            return error(400, str(exc))
+        return JSONResponse(await run_in_threadpool(push.metrics_truth, query))
 
     @router.get("/sim/send-gate")
     async def sim_send_gate() -> dict[str, Any]:

@@ -77,6 +77,22 @@ class Event:
         return is_opt_out_event(self.code, self.interaction, self.keyword)
 
 
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One published event as the platform knows it: the event, whose it is and, for a message, what was sent.
+
+    The campaign metrics truth (``metrics_truth``) is computed from these, never from rendered envelopes.
+    """
+
+    event: Event
+    phone: str  # E.164
+    campaign_code: str | None = None  # sentSMS
+    body: str | None = None  # sentSMS: the message body
+    parts: int = 1  # sentSMS: the message parts the platform published
+    variant: str | None = None  # sentSMS of a wave variant
+    url: str | None = None  # click / conversion: the url the event carries
+
+
 class Entry(Protocol):
     """What the platform state needs from a published record."""
 
@@ -93,6 +109,7 @@ class Entry(Protocol):
     @property
     def filter_mailing(self) -> str | None: ...
     def to_json(self) -> str: ...
+    def facts(self) -> tuple[Fact, ...]: ...
 
 
 def dumps(obj: Any) -> str:
@@ -133,6 +150,9 @@ class ModelRecord:
     def to_json(self) -> str:
         return dumps(self.campaign.render(self))
 
+    def facts(self) -> tuple[Fact, ...]:
+        return tuple(self.campaign.fact(e) for e in self.events)
+
 
 def str_attr(name: str, value: str) -> dict[str, str]:
     return {"name": name, "value": value, "type": "string"}
@@ -147,7 +167,9 @@ def interaction_attributes(e: Event, url: str) -> list[dict[str, str]]:
     """Attributes of an interactedSMS event after eventId/mailingName; ``url`` is the clicked link."""
     attrs = [str_attr("interactionType", e.interaction or "")]
     if e.interaction in ("click", "conversion"):
-        attrs += [str_attr("url", url), str_attr("linkToken", e.link_token or "")]
+        attrs.append(str_attr("url", url))
+        if e.link_token is not None:  # a conversion in the web shop came through no link
+            attrs.append(str_attr("linkToken", e.link_token))
         if e.value is not None:
             attrs.append(num_attr("value", e.value))
     elif e.interaction == "reply":
@@ -193,6 +215,16 @@ class Campaign:
 
     def message_body(self, mailing: Mailing, link_token: str) -> str:
         return mailing.template.format(url=LINK_BASE + link_token)
+
+    def fact(self, e: Event) -> Fact:
+        """What the platform knows of one of the campaign's events (as its envelope says it)."""
+        phone = self.recipients[e.recipient].e164
+        if e.code == SENT:
+            body = self.message_body(self.mailings[e.mailing_index], e.link_token or "")
+            return Fact(e, phone, self.config.campaign_code, body, sms_parts(body))
+        if e.interaction in ("click", "conversion"):
+            return Fact(e, phone, url=LINK_BASE + (e.link_token or ""))
+        return Fact(e, phone)
 
     def _attributes(self, e: Event) -> list[dict[str, str]]:
         s, n = str_attr, num_attr

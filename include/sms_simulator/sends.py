@@ -9,7 +9,10 @@ can prove exactly-once.
 
 ``PushState`` also holds the other parts of the push side: contact imports (``contacts``), the
 short links of sent messages (a hit on one records a click through the same path as the model's
-clicks) and the send gate (``faults.SendGate``) that can hold a batch mid-way.
+clicks), the send gate (``faults.SendGate``) that can hold a batch mid-way, and the holdouts of
+waves: a wave's holdout is never texted, but once the platform is told who is in it
+(``register_holdout``, as a marketer uploads a control group) some members convert or reply anyway
+(``WaveBehaviour.draw_holdout``), attributed to the wave's mailing, from the wave's first message on.
 """
 
 from __future__ import annotations
@@ -27,8 +30,12 @@ from .contacts import ContactImports, known_phones, to_e164
 from .errors import PushError
 from .faults import SendGate
 from .links import ShortLinks, clicked_link, short_url
-from .messages import Interaction, MessageRequest, SentMessage
+from .messages import Interaction, MessageRequest, SentMessage, interaction_envelope, interaction_fact
+from .metrics_query import MetricsQuery
+from .metrics_truth import CONTROL, WaveGroups, metrics_truth
+from .records import Event
 from .state import PlatformState
+from .vocabulary import SHOP_CHECKOUT_URL
 from .wave import WaveBehaviour, WaveDraw
 
 DEFAULT_PUBLIC_BASE = "http://127.0.0.1"
@@ -52,6 +59,8 @@ class PushState:
     _by_mailing: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _links: ShortLinks = field(default_factory=ShortLinks, repr=False)
     _opt_outs: dict[str, int] = field(default_factory=dict, repr=False)  # phone -> earliest opt-out (us)
+    _holdouts: dict[str, set[str]] = field(default_factory=dict, repr=False)  # mailing -> phones (E.164)
+    _holdout_drawn: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.contacts = ContactImports(self.state)
@@ -99,9 +108,12 @@ class PushState:
             self._counts[(req.mailing_name, e164)] += 1
             self.send_gate.accepted()
             interactions = self._model_interactions(msg, draw, base)
-        self.state.publish(msg.sent_envelope(), from_us(send_us))
+            first = len(self._by_mailing[req.mailing_name]) == 1  # the wave starts with its first message
+            holdout = self._draw_holdout(req.mailing_name, known, send_us) if first else []
+        self.state.publish(msg.sent_envelope(), from_us(send_us), facts=[msg.sent_fact()])
         for interaction in interactions:
             self._publish_interaction(msg, interaction)
+        self._publish_holdout(holdout, send_us)
         return {"idempotency_key": key, "status": "accepted", "message_id": message_id}
 
     def _model_interactions(self, msg: SentMessage, draw: WaveDraw, base: str) -> list[Interaction]:
@@ -129,7 +141,68 @@ class PushState:
         return out
 
     def _publish_interaction(self, msg: SentMessage, interaction: Interaction) -> None:
-        self.state.publish(msg.interaction_envelope(interaction), from_us(interaction.event.at_us))
+        self.state.publish(msg.interaction_envelope(interaction), from_us(interaction.event.at_us),
+                           facts=[interaction_fact(msg.phone, interaction)])
+
+    # -- holdouts -------------------------------------------------------------------------------
+
+    def register_holdout(self, mailing_name: Any, phones: Any) -> dict[str, Any]:
+        """Tell the platform who is in a wave's holdout; registering a phone again changes nothing.
+
+        Members known to the platform react (``WaveBehaviour.draw_holdout``) from the wave's first
+        message on: at once when the wave has started, else with its first message.  A reaction the
+        platform learns of only now, after it happened, is published now (late, like any late event).
+        """
+        if not isinstance(mailing_name, str) or not mailing_name:
+            raise PushError("mailing must be a non-empty string")
+        if not isinstance(phones, list) or not all(isinstance(p, str) for p in phones):
+            raise PushError("phones must be a list of strings")
+        normalised = {p: to_e164(p) for p in phones}
+        invalid = sorted(p for p, e in normalised.items() if e is None)
+        if invalid:
+            raise PushError(f"not valid phone numbers: {', '.join(map(repr, invalid[:5]))}")
+        members = {e for e in normalised.values() if e is not None}
+        known = known_phones(self.state)
+        now_us = floor_ms(to_us(self.clock()))
+        with self._lock:
+            texted = sorted(members & {m.phone for m in self._mailing_messages(mailing_name)})
+            if texted:
+                raise PushError(f"{len(texted)} number(s) were texted in {mailing_name}, so cannot be in its "
+                                f"holdout: {', '.join(texted[:5])}")
+            registered = self._holdouts.setdefault(mailing_name, set())
+            new = len(members - registered)
+            registered |= members
+            start = min((m.send_us for m in self._mailing_messages(mailing_name)), default=None)
+            drawn = self._draw_holdout(mailing_name, known, start) if start is not None else []
+        self._publish_holdout(drawn, now_us)
+        return {"mailing": mailing_name, "registered": new, "holdout": len(registered),
+                "unknown": len(registered - known), "started": start is not None, "events": len(drawn)}
+
+    def holdout(self, mailing_name: str) -> list[str]:
+        with self._lock:
+            return sorted(self._holdouts.get(mailing_name, ()))
+
+    def _mailing_messages(self, mailing_name: str) -> list[SentMessage]:
+        return [self._messages[mid] for mid in self._by_mailing.get(mailing_name, [])]
+
+    def _draw_holdout(self, mailing_name: str, known: set[str], start_us: int) -> list[tuple[str, Event]]:
+        """Reactions of the mailing's registered holdout members not drawn yet (caller holds the lock)."""
+        out: list[tuple[str, Event]] = []
+        for phone in sorted(self._holdouts.get(mailing_name, ())):
+            if phone not in known or (mailing_name, phone) in self._holdout_drawn:
+                continue
+            self._holdout_drawn.add((mailing_name, phone))
+            member = hashlib.sha256(f"{mailing_name}|{phone}".encode()).hexdigest()[:16]
+            for e in self.behaviour.draw_holdout(mailing_name, phone, start_us):
+                e.event_id = f"holdout-{member}-{e.interaction}"
+                out.append((phone, e))
+        return out
+
+    def _publish_holdout(self, drawn: list[tuple[str, Event]], now_us: int) -> None:
+        for phone, e in drawn:
+            interaction = Interaction(e, SHOP_CHECKOUT_URL if e.interaction == "conversion" else "")
+            self.state.publish(interaction_envelope(phone, interaction), from_us(max(e.at_us, now_us)),
+                               facts=[interaction_fact(phone, interaction)])
 
     # -- short links ----------------------------------------------------------------------------
 
@@ -178,6 +251,23 @@ class PushState:
         """Accepted messages of a mailing, in acceptance order (live objects: read, don't mutate)."""
         with self._lock:
             return [self._messages[mid] for mid in self._by_mailing.get(mailing_name, [])]
+
+    def metrics_truth(self, query: MetricsQuery) -> dict[str, Any]:
+        """The glossary's figures over everything published before ``query.until`` (``metrics_truth``)."""
+        facts = self.state.published_facts(query.until)
+        with self._lock:
+            links = {token: (i, url) for m in self._messages.values() for i, (token, url) in enumerate(m.request.links)}
+            texted: dict[str, dict[str, set[str]]] = {}
+            for mailing, ids in self._by_mailing.items():
+                for mid in ids:
+                    msg = self._messages[mid]
+                    texted.setdefault(mailing, {}).setdefault(msg.request.variant or CONTROL, set()).add(msg.phone)
+            waves = {
+                mailing: WaveGroups({v: frozenset(p) for v, p in texted.get(mailing, {}).items()},
+                                    frozenset(self._holdouts.get(mailing, ())))
+                for mailing in texted.keys() | self._holdouts.keys()
+            }
+        return metrics_truth(facts, query, links=links, waves=waves)
 
     def wave_truth(self, mailing_name: str) -> dict[str, Any]:
         """Ground truth of a wave mailing over everything the platform recorded for it."""

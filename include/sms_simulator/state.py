@@ -30,7 +30,7 @@ from typing import Any
 
 from .build import paused_gc
 from .clock import parse_aware, to_us
-from .records import Campaign, Entry, Event, RecordStatus, dumps
+from .records import Campaign, Entry, Event, Fact, RecordStatus, dumps
 from .truth import campaign_truth, summarize
 from .vocabulary import EVENT_CODES, INTERACTED, INTERACTION_TYPES, SENT
 
@@ -64,9 +64,13 @@ class StaticRecord:
     filter_mailing: str | None
     malformed_kind: str | None = None
     long_lag: bool = False
+    known_facts: tuple[Fact, ...] = ()  # what the publisher knew of the events (pushes); () for raw envelopes
 
     def to_json(self) -> str:
         return self.json_text
+
+    def facts(self) -> tuple[Fact, ...]:
+        return self.known_facts
 
 
 def _attr_map(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,13 +217,15 @@ class PlatformState:
         published_at: datetime,
         *,
         malformed_kind: str | None = None,
+        facts: Sequence[Fact] = (),
     ) -> None:
         """Make ``envelope`` available at ``published_at``.
 
         Pass ``malformed_kind`` to publish a deliberately broken envelope; an
         undeclared broken envelope raises ValueError so truth() cannot be skewed
         by accident.  A valid envelope whose eventIds were already published is
-        recorded as a duplicate.
+        recorded as a duplicate.  ``facts`` is what the publisher knows of the
+        envelope's events (``Fact``): the campaign metrics truth reads them.
         """
         pub_us = to_us(published_at)
         text = dumps(envelope)
@@ -232,7 +238,8 @@ class PlatformState:
                 ids = [e.event_id for e in events]
                 status: RecordStatus = "duplicate" if any(i in known for i in ids) else "original"
                 known.update(ids)
-                entry = StaticRecord(status, events, text, frozenset(e.code for e in events), events[0].mailing)
+                entry = StaticRecord(status, events, text, frozenset(e.code for e in events), events[0].mailing,
+                                     known_facts=tuple(facts))
             if self._next_seq > _SEQ_MASK:
                 raise OverflowError("event log full")
             key = (pub_us << _SEQ_BITS) | self._next_seq
@@ -335,6 +342,17 @@ class PlatformState:
             lo = bisect.bisect_left(self._keys, start_us << _SEQ_BITS)
             hi = bisect.bisect_left(self._keys, end_us << _SEQ_BITS)
             return self._entries[lo:hi]
+
+    def published_facts(self, until: datetime | None = None) -> list[Fact]:
+        """Facts of the valid originals published before ``until`` (all when None), in publication order.
+
+        Malformed records are never importable and a duplicate re-delivers an event already counted, so
+        both are left out (the rules of ``truth.TRUTH_RULES``).
+        """
+        with self._lock:
+            hi = len(self._keys) if until is None else bisect.bisect_left(self._keys, to_us(until) << _SEQ_BITS)
+            entries = self._entries[:hi]
+        return [f for entry in entries if entry.status == "original" for f in entry.facts()]
 
     def _mailing_names(self) -> list[str]:
         return self._campaign.mailing_names() if self._campaign is not None else []

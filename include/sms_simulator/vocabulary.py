@@ -85,6 +85,8 @@ MESSAGE_TEMPLATES: tuple[str, ...] = (
     "ShopCo: Thanks for being with us! Here is an extra 10% off your next order: {url} Reply STOP to opt out",
 )
 LINK_BASE = "https://sms.shop.example/"
+# Where a web-shop conversion happens that no text message led to (a holdout member buying anyway).
+SHOP_CHECKOUT_URL = "https://shop.example/checkout"
 
 # Real, valid NANP area codes; picking from these keeps the validity retry loop short.
 US_AREA_CODES: tuple[int, ...] = (
@@ -101,6 +103,8 @@ GSM7_CHARS = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
+# GSM 03.38 extension table: each character costs an escape plus itself (two septets).
+GSM7_EXTENSION_CHARS = frozenset("\f^{}\\[~]|€")
 
 
 def sanitise_name(raw: str) -> str:
@@ -108,13 +112,19 @@ def sanitise_name(raw: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", raw).strip("_")
 
 
+def is_gsm7(body: str) -> bool:
+    """Whether the body can go out in GSM-7: every character in the basic or the extension table."""
+    return all(ch in GSM7_CHARS or ch in GSM7_EXTENSION_CHARS for ch in body)
+
+
 def sms_parts(body: str) -> int:
-    if all(ch in GSM7_CHARS for ch in body):
+    if is_gsm7(body):
         single, multi = 160, 153
+        units = len(body) + sum(ch in GSM7_EXTENSION_CHARS for ch in body)
     else:
         # UCS-2 counts UTF-16 code units; astral characters (emoji) take two.
         single, multi = 70, 67
-    units = len(body.encode("utf-16-le")) // 2 if single == 70 else len(body)
+        units = len(body.encode("utf-16-le")) // 2
     return 1 if units <= single else math.ceil(units / multi)
 
 
@@ -123,9 +133,18 @@ def reply_keyword(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", words[0]).upper() if words else ""
 
 
-def is_opt_out_event(code: str, interaction: str | None, keyword: str | None) -> bool:
+def opt_event_kind(code: str, interaction: str | None, keyword: str | None) -> str | None:
+    """``opt_out`` / ``opt_in`` when the event changes consent (a STOP- / START-family reply does), else None."""
     if code != INTERACTED:
-        return False
-    if interaction == "opt_out":
-        return True
-    return interaction == "reply" and keyword in STOP_KEYWORDS
+        return None
+    if interaction in ("opt_out", "opt_in"):
+        return interaction
+    if interaction == "reply" and keyword in STOP_KEYWORDS:
+        return "opt_out"
+    if interaction == "reply" and keyword in OPT_IN_KEYWORDS:
+        return "opt_in"
+    return None
+
+
+def is_opt_out_event(code: str, interaction: str | None, keyword: str | None) -> bool:
+    return opt_event_kind(code, interaction, keyword) == "opt_out"

@@ -5,6 +5,10 @@ Each accepted message gets a delivery outcome and, when delivered, the recipient
 seeded by (seed, mailing name, phone) only, so a retried or resumed send produces the very same
 events.  The reactions come from the campaign model's own per-send code (``generator.Generator``)
 fed with the behaviour's rates.
+
+Members of a wave's holdout are never texted, yet some still buy in the web shop or answer an earlier
+thread: ``draw_holdout`` gives them a conversion and / or a reply attributed to the wave's mailing,
+after the wave starts, from a stream of their own (so texted recipients' reactions never change).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from .config import SimulatorConfig
 from .generator import Generator
 from .records import Event, Mailing
+from .vocabulary import INTERACTED, REPLY_TEXTS, reply_keyword
 
 FAILED_STATUS_CODE = 30006
 MAX_LIFTED_CLICK_RATE = 0.95
@@ -33,6 +38,8 @@ _RATE_FIELDS = (
     "opt_out_rate",
     "stop_reply_share",
     "failure_rate",
+    "holdout_conversion_rate",
+    "holdout_reply_rate",
 )
 
 
@@ -59,6 +66,8 @@ class WaveBehaviour:
     ``variant_lift`` multiplies ``click_rate`` for messages of that variant (capped at 0.95).
     Response delays are exponential with mean ``response_delay_mean_s``, between 5 s and
     ``response_delay_cap_s`` (repeat clicks and conversions are delayed from their click).
+    ``holdout_conversion_rate`` and ``holdout_reply_rate`` are the shares of holdout members who convert
+    (always with a value) or send a free-text reply, delayed from the wave's first message the same way.
     """
 
     click_rate: float = 0.30
@@ -70,6 +79,8 @@ class WaveBehaviour:
     opt_out_rate: float = 0.04
     stop_reply_share: float = 0.5
     failure_rate: float = 0.04
+    holdout_conversion_rate: float = 0.03
+    holdout_reply_rate: float = 0.02
     response_delay_mean_s: float = 600.0
     response_delay_cap_s: float = 3000.0
     variant_lift: dict[str, float] = field(default_factory=dict)
@@ -142,6 +153,24 @@ class WaveBehaviour:
             events = [e for e in events if e.at_us < candidate.at_us] + [candidate.opt_out]
         events.sort(key=lambda e: e.at_us)
         return WaveDraw(True, 0, tuple(events))
+
+    def draw_holdout(self, mailing_name: str, phone: str, start_us: int) -> tuple[Event, ...]:
+        """What a holdout member of the wave does anyway (a conversion, a reply), in time order."""
+        rng = Random(f"holdout|{self.seed}|{mailing_name}|{phone}")
+        # Both draws are made whatever the rates, so raising one never reshuffles the other.
+        converts, replies = rng.random() < self.holdout_conversion_rate, rng.random() < self.holdout_reply_rate
+        gen = self._generator(self.click_rate)
+        mailing = Mailing(-1, mailing_name, "", start_us, "")
+        value = f"{rng.uniform(15, 250):.2f}"
+        text = rng.choice(REPLY_TEXTS)
+        conversion_at, reply_at = start_us + gen.delay(rng), start_us + gen.delay(rng)
+        events = []
+        if converts:
+            events.append(gen.event(rng, INTERACTED, -1, mailing, conversion_at, interaction="conversion", value=value))
+        if replies:
+            events.append(gen.event(rng, INTERACTED, -1, mailing, reply_at, interaction="reply", text=text,
+                                    keyword=reply_keyword(text)))
+        return tuple(sorted(events, key=lambda e: e.at_us))
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: (dict(self.variant_lift) if f.name == "variant_lift" else getattr(self, f.name))

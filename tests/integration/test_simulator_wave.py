@@ -492,6 +492,94 @@ def test_an_opted_out_phone_does_nothing_after_its_opt_out() -> None:
     assert set(t1["opted_out_phones"]) == set(opt_out_at) and not set(t1["non_responders"]) & set(opt_out_at)
 
 
+# -- holdouts and the metrics truth ----------------------------------------------------------------------------------
+
+
+HOLDOUT_BEHAVIOUR = WaveBehaviour(holdout_conversion_rate=0.3, holdout_reply_rate=0.2)
+
+
+def register(sim: SimulatorServer, members: list[str], mailing: str = MAILING) -> requests.Response:
+    return requests.post(f"{sim.base_url}/sim/holdout", json={"mailing": mailing, "phones": members}, timeout=10)
+
+
+def test_holdout_members_convert_and_reply_from_the_waves_start_and_texted_reactions_do_not_change() -> None:
+    logs, holdout_rows = [], []
+    for with_holdout in (False, True):
+        state = new_state(400)
+        targets = phones(state)
+        with SimulatorServer(state, token=TOKEN, clock=Clock(), behaviour=HOLDOUT_BEHAVIOUR) as s:
+            if with_holdout:  # told before the wave starts: the members react from its first message on
+                before = register(s, targets[300:]).json()
+                assert (before["registered"], before["started"], before["events"]) == (100, False, 0)
+            send(s, [with_link(p, i) for i, p in enumerate(targets[:300])])
+            if with_holdout:
+                again = register(s, targets[300:]).json()
+                assert (again["registered"], again["holdout"], again["events"]) == (0, 100, 0)
+                assert get(s, "/sim/holdout", mailing=MAILING)["phones"] == targets[300:]
+            envelopes = fetch(s)
+            logs.append(sorted(json.dumps(e, sort_keys=True).replace(s.base_url, "BASE") for e in envelopes
+                               if not attrs(e)["eventId"].startswith("holdout-")))
+            holdout_rows = [r for r in imported(envelopes) if r["phone_e164"] in set(targets[300:])]
+    assert logs[0] == logs[1]  # texted recipients' reactions are the same with or without a holdout
+    kinds = [r["interaction_type"] for r in holdout_rows]
+    assert set(kinds) == {"conversion", "reply"} and 15 < kinds.count("conversion") < 45 and 8 < kinds.count("reply")
+    assert all(r["mailing_name"] == MAILING and r["at"] > SEND_AT for r in holdout_rows)
+    for r in holdout_rows:
+        if r["interaction_type"] == "conversion":
+            assert r["conversion_value"] > 0 and r["link_token"] is None and r["url"] == "https://shop.example/checkout"
+        else:
+            assert r["reply_text"] and r["keyword"]
+
+
+def test_a_holdout_told_after_the_fact_is_published_then_with_its_own_event_times() -> None:
+    clock = Clock()
+    state = new_state()
+    targets = phones(state)
+    with SimulatorServer(state, token=TOKEN, clock=clock, behaviour=HOLDOUT_BEHAVIOUR) as s:
+        send(s, [message(p) for p in targets[:80]])
+        clock.at = SEND_AT + timedelta(hours=2)  # later than any holdout reaction (delays are capped at 50 min)
+        told = register(s, targets[80:]).json()
+        assert told["started"] and told["events"] > 0
+        assert register(s, [targets[0]]).status_code == 400  # a texted phone cannot be in the holdout
+        assert register(s, ["call me"]).status_code == 400
+        early = [e for e in fetch(s, end=clock.at) if attrs(e)["eventId"].startswith("holdout-")]
+        late = [e for e in fetch(s, start=clock.at) if attrs(e)["eventId"].startswith("holdout-")]
+    assert early == [] and len(late) == told["events"]
+    assert all(SEND_AT < r["at"] < SEND_AT + timedelta(hours=1) for r in imported(late, start=clock.at))
+
+
+def test_metrics_truth_counts_published_events_per_group_up_to_until() -> None:
+    state = new_state(200)
+    targets = phones(state)
+    with SimulatorServer(state, token=TOKEN, clock=Clock(), behaviour=HOLDOUT_BEHAVIOUR) as s:
+        send(s, [with_link(p, i, variant="AB"[i % 2], message_parts=2) for i, p in enumerate(targets[:160])])
+        register(s, targets[160:])
+        rows = imported(fetch(s))
+        later = get(s, "/sim/truth/metrics", mailing=MAILING, price_gsm7="0.5",
+                    until=(SEND_AT + timedelta(days=4)).isoformat())
+        everything = get(s, "/sim/truth/metrics")
+        before = get(s, "/sim/truth/metrics", mailing=MAILING, until=SEND_AT.isoformat())
+        assert requests.get(f"{s.base_url}/sim/truth/metrics", params={"until": "2026-12-01T10:00:00"},
+                            timeout=10).status_code == 400
+    m = later["mailings"][MAILING]
+    assert list(later["mailings"]) == [MAILING] and list(later["campaigns"]) == ["SPRING26"]
+    whole = everything["mailings"][MAILING]  # every mailing, default prices (1 credit per part)
+    assert {k: v for k, v in whole.items() if "credits" not in k and "cost" not in k} == {
+        k: v for k, v in m.items() if "credits" not in k and "cost" not in k}
+    assert whole["credits"] == "320" and "SPRING26_Wave1_Offer_20261120090000" in everything["mailings"]
+    sent = [r for r in rows if r["code"] == "sentSMS"]
+    conversions = [r for r in rows if r["interaction_type"] == "conversion"]
+    assert (m["sent"], m["parts"], m["credits"]) == (160, 320, "160.0")
+    assert (m["conversions"], m["converters"]) == (len(conversions), len({r["phone_e164"] for r in conversions}))
+    assert m["delivered_recipients"] == len({r["phone_e164"] for r in sent if r["delivery_status"] == "delivered"})
+    groups = {v["variant_group"]: v for v in m["variants"]}
+    assert {g: (v["assigned"], v["sent"]) for g, v in groups.items()} == {"A": (80, 80), "B": (80, 80),
+                                                                          "holdout": (40, 0)}
+    assert groups["holdout"]["converters"] > 0 and groups["holdout"]["responders"] == 0
+    assert [x["outcome"] for x in m["lift"]] == ["response", "conversion"]
+    assert before["mailings"][MAILING]["sent"] == 0 and before["campaigns"] == {}
+
+
 # -- runtime config ----------------------------------------------------------------------------------------------
 
 
