@@ -88,6 +88,13 @@ class PhoneFigures:
     lift_responded: bool = False
     lift_converted: bool = False
     first_click_us: dict[LinkKey, int] = field(default_factory=dict)
+    link_clicks: dict[LinkKey, int] = field(default_factory=lambda: defaultdict(int))
+    action_taps: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def recipient(self) -> bool:
+        """A recipient of the mailing: it was sent a message. Only recipients count in the mailing's figures."""
+        return self.messages > 0
 
 
 @dataclass
@@ -97,8 +104,10 @@ class MailingFigures:
     sends: list[Fact] = field(default_factory=list)
     interactions: list[Fact] = field(default_factory=list)
     phones: dict[str, PhoneFigures] = field(default_factory=lambda: defaultdict(PhoneFigures))
-    link_clicks: dict[LinkKey, int] = field(default_factory=lambda: defaultdict(int))
-    action_taps: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def recipients(self) -> list[PhoneFigures]:
+        return [p for p in self.phones.values() if p.recipient]
 
     @property
     def started_us(self) -> int | None:
@@ -159,12 +168,12 @@ def _count(m: MailingFigures, opts: OptTimeline, links: Mapping[str, tuple[int, 
         if kind == "click":
             p.clicks += 1
             key = links.get(e.link_token or "") or (None, f.url or "")
-            m.link_clicks[key] += 1
+            p.link_clicks[key] += 1
             p.first_click_us[key] = min(p.first_click_us.get(key, e.at_us), e.at_us)
         elif kind == "reply":
             p.replies += 1
         elif kind == "action":
-            m.action_taps[e.text or ""] += 1
+            p.action_taps[e.text or ""] += 1
         elif kind == "conversion":
             p.conversions += 1
             p.conversion_value += Decimal(e.value) if e.value is not None else Decimal(0)
@@ -218,7 +227,8 @@ def _message_figures(sends: Iterable[Fact], query: MetricsQuery) -> dict[str, An
 
 
 def _phone_figures(phones: Iterable[PhoneFigures]) -> dict[str, Any]:
-    ps = list(phones)
+    """Figures of recipients only: events of phones the mailing never texted are not its figures."""
+    ps = [p for p in phones if p.recipient]
     return {
         "recipients": sum(p.messages > 0 for p in ps),
         "delivered_recipients": sum(p.first_delivered_us is not None for p in ps),
@@ -254,19 +264,22 @@ def _mailing_json(m: MailingFigures, query: MetricsQuery, wave: WaveGroups | Non
                        **_message_figures(m.sends, query), **_phone_figures(m.phones.values())})
     out["links"] = _links(m, out["delivered_recipients"])
     out["actions"] = _actions(m, out["responders"])
-    if wave is not None:
+    if wave is not None and m.sends:  # a wave without a published message has no figures yet
         out["variants"], out["lift"] = _variants(m, wave)
     return out
 
 
 def _links(m: MailingFigures, delivered_recipients: int) -> list[dict[str, Any]]:
     rows = []
-    for key in sorted(m.link_clicks, key=lambda k: (k[0] is None, k[0] or 0, k[1])):
-        minutes = [(p.first_click_us[key] - p.first_sent_us) / 60e6 for p in m.phones.values()
+    ps = m.recipients
+    keys = {k for p in ps for k in p.link_clicks}
+    for key in sorted(keys, key=lambda k: (k[0] is None, k[0] or 0, k[1])):
+        minutes = [(p.first_click_us[key] - p.first_sent_us) / 60e6 for p in ps
                    if key in p.first_click_us and p.first_sent_us is not None]
-        clickers = sum(key in p.first_click_us for p in m.phones.values())
+        clickers = sum(key in p.first_click_us for p in ps)
+        clicks = sum(p.link_clicks.get(key, 0) for p in ps)
         rows.append({
-            "link_index": key[0], "target_url": key[1], "clicks": m.link_clicks[key], "unique_clickers": clickers,
+            "link_index": key[0], "target_url": key[1], "clicks": clicks, "unique_clickers": clickers,
             "click_rate": _rate(clickers, delivered_recipients),
             "median_minutes_to_click": statistics.median(minutes) if minutes else None,
         })
@@ -275,9 +288,11 @@ def _links(m: MailingFigures, delivered_recipients: int) -> list[dict[str, Any]]
 
 def _actions(m: MailingFigures, responders: int) -> list[dict[str, Any]]:
     rows = []
-    for name in sorted(m.action_taps):
-        unique = sum(name in p.responded_actions for p in m.phones.values())
-        rows.append({"action_name": name, "taps": m.action_taps[name], "unique_responders": unique,
+    ps = m.recipients
+    for name in sorted({a for p in ps for a in p.action_taps}):
+        unique = sum(name in p.responded_actions for p in ps)
+        taps = sum(p.action_taps.get(name, 0) for p in ps)
+        rows.append({"action_name": name, "taps": taps, "unique_responders": unique,
                      "share_of_responders": _rate(unique, responders)})
     return rows
 
@@ -302,8 +317,7 @@ def _variants(m: MailingFigures, wave: WaveGroups) -> tuple[list[dict[str, Any]]
             "lift_converters": sum(p.lift_converted for p in ps),
             "converters": converters,
             "conversion_value": str(sum((p.conversion_value for p in ps), Decimal(0))),
-            # The glossary's rates: messages delivered / sent, recipients over delivered recipients.
-            "delivery_rate": _rate(sum(f.event.delivery_status == "delivered" for f in sends), len(sends)),
+            # The glossary's group rates: over the group's delivered recipients (None for the holdout).
             "click_rate": _rate(sum(p.clicks > 0 for p in ps), delivered),
             "response_rate": _rate(sum(p.responded for p in ps), delivered),
             "conversion_rate": _rate(converters, delivered),
@@ -329,6 +343,8 @@ def _campaign_json(code: str, mailings: Collection[MailingFigures], query: Metri
     merged: dict[str, PhoneFigures] = defaultdict(PhoneFigures)
     for m in mailings:
         for phone, p in m.phones.items():
+            if not p.recipient:
+                continue  # an event of a phone this mailing never texted is not the campaign's either
             c = merged[phone]
             c.messages += p.messages
             if p.first_delivered_us is not None:

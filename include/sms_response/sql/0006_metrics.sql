@@ -227,9 +227,10 @@ CREATE VIEW report_actions AS
 SELECT a.*, a.unique_responders::float8 / NULLIF(m.responders, 0) AS share_of_responders
 FROM metric_actions a JOIN metric_mailings m USING (mailing_name);
 
+-- A wave's groups: rates over the group's delivered recipients (NULL for the holdout, never texted).
 CREATE VIEW report_variants AS
 SELECT v.*,
-       v.delivered::float8 / NULLIF(v.sent, 0)         AS delivery_rate,
        v.unique_clickers::float8 / NULLIF(v.delivered, 0) AS click_rate,
-       v.converters::float8 / NULLIF(v.assigned, 0)    AS conversion_rate
+       v.responders::float8 / NULLIF(v.delivered, 0)      AS response_rate,
+       v.converters::float8 / NULLIF(v.delivered, 0)      AS conversion_rate
 FROM metric_variants v;

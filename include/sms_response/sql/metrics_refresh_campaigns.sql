@@ -28,7 +28,7 @@ WITH sums AS (
            bool_or(opted_out) AS opted_out,
            bool_or(conversions > 0) AS converted
     FROM metric_recipients
-    WHERE campaign_code = ANY (%(campaigns)s)
+    WHERE campaign_code = ANY (%(campaigns)s) AND messages > 0  -- each mailing's recipients only
     GROUP BY campaign_code, phone_e164
 ), distinct_phones AS (
     SELECT campaign_code,

@@ -40,6 +40,15 @@ GROUP BY mailing_name, phone_e164;
 
 ANALYZE mx_first;
 
+-- Interactions of the mailings' recipients (phones with a message of the mailing): a mailing's figures
+-- are about its recipients. Events of phones it never texted (a wave's holdout converting by another
+-- path, a forwarded link) count only in the wave's groups (metric_variants), from mx_inter.
+CREATE TEMP TABLE mx_rinter ON COMMIT DROP AS
+SELECT i.* FROM mx_inter i
+WHERE EXISTS (SELECT 1 FROM mx_first f WHERE f.mailing_name = i.mailing_name AND f.phone_e164 = i.phone_e164);
+
+ANALYZE mx_rinter;
+
 -- When each phone with an interaction of the mailings was opted out: spans from a published opt_out to
 -- the phone's next published opt event (any mailing), ordered by time then event_id (the latest event at
 -- an instant wins). "Not opted out at t" = no span contains t.
@@ -151,7 +160,7 @@ WITH msg AS (
            count(*) FILTER (WHERE opted_out) AS opt_outs,
            sum(conversions) AS conversions, count(*) FILTER (WHERE conversions > 0) AS converters,
            sum(conversion_value) AS conversion_value
-    FROM metric_recipients WHERE mailing_name = ANY (%(mailings)s) GROUP BY mailing_name
+    FROM metric_recipients WHERE mailing_name = ANY (%(mailings)s) AND messages > 0 GROUP BY mailing_name
 )
 SELECT r.mailing_name, m.campaign_code, m.source, g.first_sent_at, g.last_sent_at,
        coalesce(g.sent, 0), r.recipients, coalesce(g.delivered, 0), coalesce(g.failed, 0),
@@ -179,7 +188,7 @@ FROM (
     SELECT mailing_name, (interacted_at AT TIME ZONE 'UTC')::date, 0, 0, 0,
            (interaction_type = 'click')::int, 0, (interaction_type = 'reply')::int,
            (interaction_type = 'opt_out')::int, (interaction_type = 'conversion')::int
-    FROM mx_inter
+    FROM mx_rinter
     UNION ALL
     SELECT mailing_name, (first_response_at AT TIME ZONE 'UTC')::date, 0, 0, 0, 0, 1, 0, 0, 0
     FROM metric_recipients
@@ -200,7 +209,7 @@ INSERT INTO metric_links (mailing_name, link_index, target_url, clicks, unique_c
 WITH clicks AS (
     SELECT i.mailing_name, l.link_index, coalesce(l.target_url, i.url, '(unknown)') AS target_url,
            i.phone_e164, i.interacted_at
-    FROM mx_inter i
+    FROM mx_rinter i
     LEFT JOIN short_links l ON l.token = i.link_token
     WHERE i.interaction_type = 'click'
 ), per_phone AS (
@@ -220,7 +229,7 @@ INSERT INTO metric_actions (mailing_name, action_name, taps, unique_responders)
 SELECT t.mailing_name, t.action_name, t.taps, coalesce(r.responders, 0)
 FROM (
     SELECT mailing_name, action_name, count(*) AS taps
-    FROM mx_inter WHERE interaction_type = 'action' AND action_name IS NOT NULL
+    FROM mx_rinter WHERE interaction_type = 'action' AND action_name IS NOT NULL
     GROUP BY mailing_name, action_name
 ) t
 LEFT JOIN (
@@ -239,7 +248,7 @@ SELECT i.mailing_name, i.event_id, i.phone_e164, i.interacted_at, i.reply_text, 
        extract(epoch FROM i.interacted_at - f.first_sent_at) / 60.0,
        row_number() OVER (PARTITION BY i.mailing_name, i.phone_e164
                           ORDER BY i.interacted_at DESC, i.event_id DESC) = 1
-FROM mx_inter i
+FROM mx_rinter i
 LEFT JOIN mx_first f ON f.mailing_name = i.mailing_name AND f.phone_e164 = i.phone_e164
 WHERE i.interaction_type = 'reply'
    OR (i.interaction_type IN ('opt_out', 'opt_in') AND (i.reply_text IS NOT NULL OR i.keyword IS NOT NULL));
@@ -307,8 +316,10 @@ FROM wave_recipients w
 LEFT JOIN metric_recipients r ON r.mailing_name = w.mailing_name AND r.phone_e164 = w.phone_e164
 LEFT JOIN lift l ON l.mailing_name = w.mailing_name AND l.phone_e164 = w.phone_e164
 WHERE w.mailing_name = ANY (%(mailings)s)
+  -- A wave without published messages has no figures yet (as a full rebuild, which never visits it, says).
+  AND w.mailing_name IN (SELECT mailing_name FROM metric_mailings)
 GROUP BY w.mailing_name, 2, w.holdout;
 
 -- ON COMMIT DROP only fires when the caller commits: drop the work tables now, so a caller may refresh
 -- again (other mailings, or after more changes) in the same transaction.
-DROP TABLE mx_responses, mx_opted_out, mx_first, mx_inter, mx_sent, mx_published
+DROP TABLE mx_responses, mx_opted_out, mx_rinter, mx_first, mx_inter, mx_sent, mx_published
