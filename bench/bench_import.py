@@ -28,6 +28,7 @@ from sms_response.events import EventRow, Normaliser
 from sms_response.landing import iter_envelopes, read_manifest
 from sms_response.load import import_window
 from sms_response.mapping import load_mapping
+from sms_response.metrics.refresh import refresh_metrics
 from sms_response.phones import PhoneNormaliser
 from sms_response.platform import SmsPlatformClient
 from sms_response.settings import Settings
@@ -71,6 +72,12 @@ def main() -> None:
             t = time.perf_counter()
             r2 = import_window(conn, schema, root, window, mapping)
             print(f"rerun of the same window: {time.perf_counter() - t:.2f}s, imported {r2.imported}")
+            # The window published, then the incremental metrics refresh of the mailings it touched.
+            conn.execute("UPDATE load_log SET status = 'published' WHERE load_id = %s", (window.id,))
+            conn.commit()
+            refreshed = refresh_metrics(conn, r2.mailings)
+            print(f"metrics refresh of the window's {len(refreshed.mailings)} mailing(s): {refreshed.seconds:.2f}s "
+                  f"= {refreshed.seconds / imp:.2f}x the window's import time")
             # Anchor: the same normalised sent rows, bare COPY into an unindexed table.
             d, m = read_manifest(root, window.id)
             norm = Normaliser(mapping, window, m.window_id, PhoneNormaliser("US"))

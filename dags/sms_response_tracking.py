@@ -7,7 +7,7 @@ imports them into the response-tracking tables in PostgreSQL, validates them and
 
 | step | what it does |
 |---|---|
-| `validate_conf` | refuses a bad run conf before anything touches the database or the platform (fails at once, no retry): unknown keys, only one end of the window, naive or non-ISO timestamps, `window_end` not after `window_start`, unknown event codes, mailing names not matching `^[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,127}$`; returns the window the run will process |
+| `validate_conf` | refuses a bad run conf before anything touches the database or the platform (fails at once, no retry): unknown keys, only one end of the window, naive or non-ISO timestamps, `window_end` not after `window_start`, unknown event codes, mailing names not matching `^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,127}$`; returns the run's window (span, filters, id), which every later task receives |
 | `download_events` | pages the event API over the window (cursor, retries, Retry-After) into landing files `<landing>/<window>/part-*.jsonl.gz` + `manifest.json`, replaced atomically on a rerun |
 | `import_events` | normalises phones to E.164, maps attributes to columns (`mapping.yaml`), quarantines bad records in `event_rejects`, skips duplicates, COPYs and upserts in one transaction, updates `sms_consent`, and fails unless *downloaded = imported + duplicates + rejected* (`load_log`) |
 | `validate_responses` | Great Expectations suites on the window's rows (SQL pushdown): critical failures fail the task with each failed expectation, its unexpected count and masked samples, and leave the window `failed_validation`; warnings are logged; results go to `validation_runs`, Data Docs to `SMS_RT_DATA_DOCS_DIR` |

@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSkipException
 
+from sms_response.settings import Settings
 from sms_rt_airflow.constants import RESPONSE_DB_CONN_ID
 from sms_rt_airflow.triggers import FlowchartTrigger
 
@@ -62,20 +63,18 @@ class FlowchartTriggerSensor(BaseSensorOperator):
         self.claim_limit = claim_limit
         self.reclaim_after = reclaim_after
 
-    def _drop_dir(self) -> Path:
-        from sms_response.settings import Settings
+    def _drop_dir(self, settings: Settings) -> Path:
+        return Path(self.drop_dir) if self.drop_dir else settings.drop_dir
 
-        return Path(self.drop_dir) if self.drop_dir else Settings.from_env().drop_dir
-
-    def _ingest_and_claim(self, context: Any) -> list[dict[str, Any]]:
+    def _ingest_and_claim(self, context: Any, settings: Settings) -> list[dict[str, Any]]:
         from sms_response.trigger.drop_folder import ingest_drop_folder
         from sms_response.trigger.request import confs_for
         from sms_response.trigger.store import claim_pending, claimed_by
         from sms_rt_airflow.hooks import db_connection
 
         me = claimer(context)
-        with db_connection(conn_id=self.conn_id) as conn:
-            ingested = ingest_drop_folder(conn, self._drop_dir())
+        with db_connection(conn_id=self.conn_id, settings=settings) as conn:
+            ingested = ingest_drop_folder(conn, self._drop_dir(settings))
             if ingested.created or ingested.rejected or ingested.duplicates:
                 self.log.info("drop folder: %d new trigger(s), %d already ingested, rejected %s",
                               len(ingested.created), len(ingested.duplicates), ingested.rejected or "none")
@@ -96,21 +95,20 @@ class FlowchartTriggerSensor(BaseSensorOperator):
         return out
 
     def poke(self, context: Any) -> PokeReturnValue:
-        runs = self._ingest_and_claim(context)
+        runs = self._ingest_and_claim(context, Settings.from_env())
         return PokeReturnValue(is_done=bool(runs), xcom_value=runs)
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        from sms_response.settings import Settings
-
-        runs = self._ingest_and_claim(context)
+        settings = Settings.from_env()
+        runs = self._ingest_and_claim(context, settings)
         if runs:
             return runs
         listen = _float("listen_timeout", self.listen_timeout)
         self.defer(
             trigger=FlowchartTrigger(
                 conn_id=self.conn_id,
-                schema=Settings.from_env().schema,
-                drop_dir=str(self._drop_dir()),
+                schema=settings.schema,
+                drop_dir=str(self._drop_dir(settings)),
                 poll_interval=_float("poll_interval", self.poll_interval),
                 timeout=listen,
             ),
@@ -120,7 +118,7 @@ class FlowchartTriggerSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        runs = self._ingest_and_claim(context)
+        runs = self._ingest_and_claim(context, Settings.from_env())
         if runs:
             return runs
         status = (event or {}).get("status")
