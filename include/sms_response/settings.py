@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sms_response.errors import ConfigError
@@ -112,6 +112,16 @@ class Settings:
                 what = "sizes and counts must be integers" if kind is int else "it must be a number"
                 raise ConfigError(f"{name}={e.get(name)!r} is not valid: {what}") from exc
 
+        def decimal(name: str) -> Decimal:
+            # Exact, as written ("1", "0.75"): a float would turn 1 credit into 1.0 and change every figure's text.
+            try:
+                value = Decimal(e.get(name, "1").strip())
+            except InvalidOperation as exc:
+                raise ConfigError(f"{name}={e.get(name)!r} is not valid: it must be a number") from exc
+            if not value.is_finite():
+                raise ConfigError(f"{name}={e.get(name)!r} is not valid: it must be a finite number")
+            return value
+
         local = path("SMS_RT_LOCAL_DIR") or (project_home(e) / ".local")
         return cls(
             database_url=e.get("SMS_RT_DATABASE_URL") or None,
@@ -130,6 +140,6 @@ class Settings:
             ),
             flowchart_drop_dir=path("SMS_RT_FLOWCHART_DROP_DIR"),
             response_window_hours=int(number("SMS_RT_RESPONSE_WINDOW_HOURS", "72", int)),
-            credits_per_part_gsm7=Decimal(str(number("SMS_RT_CREDITS_PER_PART_GSM7", "1", float))),
-            credits_per_part_ucs2=Decimal(str(number("SMS_RT_CREDITS_PER_PART_UCS2", "1", float))),
+            credits_per_part_gsm7=decimal("SMS_RT_CREDITS_PER_PART_GSM7"),
+            credits_per_part_ucs2=decimal("SMS_RT_CREDITS_PER_PART_UCS2"),
         )
