@@ -18,8 +18,9 @@ import resource
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from psycopg import sql
+from psycopg import Connection, sql
 
 from sms_response import migrate
 from sms_response.db import connect, drop_schema, resolve_url
@@ -27,6 +28,7 @@ from sms_response.load import ensure_partitions, month_bounds
 from sms_response.metrics.refresh import refresh_metrics
 from sms_response.settings import Settings
 
+T0 = datetime(2026, 11, 20, 9, tzinfo=UTC)  # the generated window starts here
 GENERATE_SENT = """
 INSERT INTO sms_sent (event_id, mailing_name, campaign_code, phone_e164, sent_at, delivery_status, status_code,
                       message_parts, carrier, message_body, load_id)
@@ -62,34 +64,43 @@ SELECT link_token, mailing_name, phone_e164, 0, url FROM sms_interactions WHERE 
 """
 
 
-def main() -> None:
+def generate(conn: Connection[Any], *, sends: int, interactions: int, mailings: int, t0: datetime = T0) -> None:
+    """Fill a migrated schema with one published window of generated sends, interactions and short links."""
+    months = [month_bounds(t0)[0], month_bounds(t0 + timedelta(days=40))[0]]
+    ensure_partitions(conn, "sms_sent", months)
+    ensure_partitions(conn, "sms_interactions", months)
+    params = {"t0": t0, "m": mailings, "phones": max(sends // 3, 1)}
+    conn.execute(GENERATE_SENT, {**params, "n": sends})
+    conn.execute(GENERATE_INTERACTIONS, {**params, "n": interactions})
+    conn.execute(GENERATE_LINKS)
+    conn.execute("INSERT INTO mailings (mailing_name, campaign_code) SELECT DISTINCT mailing_name, 'BENCH' "
+                 "FROM sms_sent")
+    conn.execute("INSERT INTO load_log (load_id, window_start, window_end, status) "
+                 "VALUES ('bench', %s, %s, 'published')", (t0, t0 + timedelta(days=2)))
+    for table in ("sms_sent", "sms_interactions", "short_links", "mailings", "load_log"):
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+    conn.commit()
+
+
+def arguments() -> argparse.ArgumentParser:
+    """The generator's size and the database, shared by the benchmarks that use ``generate``."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--sends", type=int, default=1_000_000)
     ap.add_argument("--interactions", type=int, default=200_000)
     ap.add_argument("--mailings", type=int, default=10)
     ap.add_argument("--database-url", default=os.environ.get("SMS_RT_DATABASE_URL"))
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = arguments().parse_args()
     url = args.database_url or resolve_url(Settings.from_env())
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     migrate.upgrade(url, schema)
-    t0 = datetime(2026, 11, 20, 9, tzinfo=UTC)
     conn = connect(url, schema)
     try:
         t = time.perf_counter()
-        months = [month_bounds(t0)[0], month_bounds(t0 + timedelta(days=40))[0]]
-        ensure_partitions(conn, "sms_sent", months)
-        ensure_partitions(conn, "sms_interactions", months)
-        params = {"t0": t0, "m": args.mailings, "phones": max(args.sends // 3, 1)}
-        conn.execute(GENERATE_SENT, {**params, "n": args.sends})
-        conn.execute(GENERATE_INTERACTIONS, {**params, "n": args.interactions})
-        conn.execute(GENERATE_LINKS)
-        conn.execute("INSERT INTO mailings (mailing_name, campaign_code) SELECT DISTINCT mailing_name, 'BENCH' "
-                     "FROM sms_sent")
-        conn.execute("INSERT INTO load_log (load_id, window_start, window_end, status) "
-                     "VALUES ('bench', %s, %s, 'published')", (t0, t0 + timedelta(days=2)))
-        for table in ("sms_sent", "sms_interactions", "short_links", "mailings", "load_log"):
-            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-        conn.commit()
+        generate(conn, sends=args.sends, interactions=args.interactions, mailings=args.mailings)
         print(f"generated {args.sends:,} sends and {args.interactions:,} interactions over {args.mailings} mailings "
               f"in {time.perf_counter() - t:.1f}s")
         full = refresh_metrics(conn)

@@ -21,6 +21,7 @@ CAMPAIGN_SQL = "SELECT * FROM report_campaigns WHERE campaign_code = %(code)s"
 CAMPAIGN_MAILINGS_SQL = (
     "SELECT * FROM report_mailings WHERE campaign_code = %(code)s ORDER BY first_sent_at NULLS LAST, mailing_name")
 CAMPAIGN_DAYS_SQL = "SELECT * FROM report_campaign_days WHERE campaign_code = %(code)s ORDER BY day"
+CAMPAIGNS_DAYS_SQL = "SELECT * FROM report_campaign_days ORDER BY campaign_code, day"
 MAILING_SQL = "SELECT * FROM report_mailings WHERE mailing_name = %(name)s"
 LINKS_SQL = "SELECT * FROM report_links WHERE mailing_name = %(name)s ORDER BY link_index NULLS LAST, target_url"
 ACTIONS_SQL = "SELECT * FROM report_actions WHERE mailing_name = %(name)s ORDER BY taps DESC, action_name"
@@ -51,6 +52,11 @@ def frame(conn: Conn, query: str, params: dict[str, Any] | None = None) -> pd.Da
 
 def campaigns(conn: Conn) -> pd.DataFrame:
     return frame(conn, CAMPAIGNS_SQL)
+
+
+def campaigns_days(conn: Conn) -> pd.DataFrame:
+    """Every campaign's days in one read (the campaigns list draws a trend per campaign)."""
+    return frame(conn, CAMPAIGNS_DAYS_SQL)
 
 
 def campaign(conn: Conn, code: str) -> dict[str, pd.DataFrame]:
