@@ -26,6 +26,7 @@ from .vocabulary import (
     SENT,
     UNPARSEABLE_PHONES,
     is_opt_out_event,
+    landing_url,
     sms_parts,
 )
 
@@ -223,7 +224,7 @@ class Campaign:
             body = self.message_body(self.mailings[e.mailing_index], e.link_token or "")
             return Fact(e, phone, self.config.campaign_code, body, sms_parts(body))
         if e.interaction in ("click", "conversion"):
-            return Fact(e, phone, url=LINK_BASE + (e.link_token or ""))
+            return Fact(e, phone, url=landing_url(e.mailing))
         return Fact(e, phone)
 
     def _attributes(self, e: Event) -> list[dict[str, str]]:
@@ -243,7 +244,7 @@ class Campaign:
                 s("carrierNetwork", self.recipients[e.recipient].carrier),
             ]
             return attrs
-        return attrs + interaction_attributes(e, LINK_BASE + (e.link_token or ""))
+        return attrs + interaction_attributes(e, landing_url(e.mailing))
 
     def _event_obj(self, e: Event, event_id: str | None = None) -> dict[str, Any]:
         recipient = self.recipients[e.recipient]

@@ -85,6 +85,13 @@ MESSAGE_TEMPLATES: tuple[str, ...] = (
     "ShopCo: Thanks for being with us! Here is an extra 10% off your next order: {url} Reply STOP to opt out",
 )
 LINK_BASE = "https://sms.shop.example/"
+
+
+def landing_url(mailing_name: str) -> str:
+    """Where a campaign mailing's per-recipient short links lead; a click event reports it as ``url``
+    (with the short link's token as ``linkToken``), as platforms report the link that was clicked."""
+    box = mailing_name.split("_")[1] if mailing_name.count("_") >= 2 else mailing_name
+    return f"https://shop.example/{box.lower()}"
 # Where a web-shop conversion happens that no text message led to (a holdout member buying anyway).
 SHOP_CHECKOUT_URL = "https://shop.example/checkout"
 
