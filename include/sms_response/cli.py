@@ -8,6 +8,8 @@
     sms-rt fingerprint        md5 of every table (to prove a rerun changed nothing)
     sms-rt segment-sizes      current segment run and sizes per mailing (JSON)
     sms-rt wave MAILING       a campaign wave: status, winner, sample outcome, recipients by state
+    sms-rt contacts load --csv FILE | --table NAME | --view NAME | --query-file FILE   (docs/audiences.md)
+    sms-rt consent load --csv FILE | --platform                                       (docs/audiences.md)
     sms-rt embedded start|stop|url
 """
 
@@ -19,6 +21,8 @@ import logging
 import sys
 
 from sms_response import migrate, report
+from sms_response.consent import cli as consent_cli
+from sms_response.contacts import cli as contacts_cli
 from sms_response.db import connection, embedded_url, resolve_url, stop_embedded
 from sms_response.errors import SmsResponseError
 from sms_response.metrics import cli as metrics_cli
@@ -49,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("segment-sizes", help="current segment run and sizes per mailing as JSON")
     wave = sub.add_parser("wave", help="report of one campaign wave")
     wave.add_argument("mailing")
+    contacts_cli.add_arguments(sub.add_parser("contacts", help="load contacts (all or nothing, upsert by phone)"))
+    consent_cli.add_arguments(sub.add_parser("consent", help="load consent records (list or platform export)"))
     emb = sub.add_parser("embedded", help="the embedded PostgreSQL server under .local/")
     emb.add_argument("action", choices=["start", "stop", "url"])
     args = parser.parse_args(argv)
@@ -67,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             rev = migrate.upgrade(url, settings.schema)
             print(f"schema {settings.schema} at revision {rev} on {_redact(url)}")
             return 0
-        if args.cmd in ("report", "metrics"):
-            migrate.upgrade(url, settings.schema)  # the metric tables arrive with a migration
+        if args.cmd in ("report", "metrics", "contacts", "consent"):
+            migrate.upgrade(url, settings.schema)  # their tables arrive with a migration
         with connection(url, settings.schema) as conn:
             if args.cmd == "wave":
                 from sms_response.waves.report import wave_report
@@ -78,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(report.segment_sizes(conn)))
             elif args.cmd == "report" and args.subject:
                 print(metrics_cli.report(conn, args))
+            elif args.cmd == "contacts":
+                print(contacts_cli.run(conn, settings, args))
+            elif args.cmd == "consent":
+                print(consent_cli.run(conn, settings, args))
             elif args.cmd == "metrics":
                 print(metrics_cli.refresh(conn, settings, args.mailing))
             elif args.cmd == "report":

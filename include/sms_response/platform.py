@@ -227,3 +227,20 @@ class SmsPlatformClient:
         if not isinstance(statuses, dict):
             raise PlatformError("message status answer has no statuses object")
         return {str(k): dict(v) for k, v in statuses.items()}
+
+    # -- consent: the platform's opt-status export ------------------------------------------------------------
+
+    def opt_status(self, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every subscriber of ``GET /v1/subscribers/opt-status`` (paged by cursor): phone, contact_id, status,
+        opted_in_at, opted_out_at."""
+        params = {"limit": str(page_size)}
+        while True:
+            doc, _ = self._with_retry(self._request, "GET", "/v1/subscribers/opt-status", params=params)
+            data = doc.get("data")
+            if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+                raise PlatformError(f"unexpected opt-status page from {self.base_url}: {sorted(doc)[:10]}")
+            yield from (dict(d) for d in data)
+            cursor = doc.get("next_cursor")
+            if not cursor:
+                return
+            params = {**params, "cursor": str(cursor)}

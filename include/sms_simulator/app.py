@@ -22,6 +22,7 @@ Push side (see ``push_routes.py``):
 * ``POST /v1/contacts/imports``, ``GET /v1/contacts/imports/{id}``, ``GET /v1/contacts/fields``.
 * ``POST /v1/messages/batch``  - exactly-once sends by idempotency key; drives the behaviour model.
 * ``POST /v1/messages/status`` - ``{"message_ids": [...]}`` -> delivery status per message.
+* ``GET  /v1/subscribers/opt-status`` - the opt-status export, paged (``subscriber_routes``).
 * ``GET  /r/{token}``          - public short link (no auth): 302 to the target, records a click.
 * ``GET  /sim/sends``          - send counts per mailing and phone (exactly-once proof).
 * ``GET  /sim/truth/wave?mailing=NAME`` - truth of a wave mailing (``PushState.wave_truth``).
@@ -49,6 +50,7 @@ from .push_routes import push_router
 from .routing import BearerAuth, error
 from .sends import PushState
 from .state import PlatformState
+from .subscriber_routes import subscriber_router
 from .wave import WaveBehaviour
 
 
@@ -92,6 +94,7 @@ def create_app(
     app.state.push = push
     app.include_router(event_router(state, runtime.decider, runtime.stats, authorized))
     app.include_router(push_router(push, authorized))
+    app.include_router(subscriber_router(state, authorized))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:
