@@ -142,6 +142,16 @@ class ResponseDbHook(PostgresHook):
     def connection(self, value: Any) -> None:
         self._connection = value
 
+    def get_conn(self) -> Any:
+        """A psycopg connection on the response schema. ``search_path`` is set explicitly as well: a user's
+        connection extra ``options`` replaces the hook's ``options``, and the package's SQL is unqualified."""
+        from psycopg import sql
+
+        conn: Any = super().get_conn()
+        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.settings.schema)))
+        conn.commit()
+        return conn
+
     def libpq_uri(self) -> str:
         """The database as a ``postgresql://`` URL (libpq, Alembic, GX); it holds the password: never log it."""
         return _libpq_uri(self.connection)
@@ -193,7 +203,7 @@ def db_connection(
 
     hook = ResponseDbHook(conn_id, settings=settings)
     migrate.upgrade(hook.libpq_uri(), hook.settings.schema)
-    conn: psycopg.Connection[Any] = hook.get_conn()  # type: ignore[assignment]
+    conn: psycopg.Connection[Any] = hook.get_conn()
     try:
         conn.autocommit = autocommit
         yield conn

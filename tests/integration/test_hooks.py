@@ -67,3 +67,16 @@ def test_async_connection_for_triggers_sets_the_schema(
             return await cur.fetchone()
 
     assert asyncio.run(probe()) == (schema,)
+
+
+def test_a_connection_with_its_own_options_still_reads_the_response_schema(
+    pg_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sms_rt_airflow.hooks import db_connection
+
+    uri = airflow_conn_uri(pg_url)
+    monkeypatch.setenv("AIRFLOW_CONN_SMS_RT_POSTGRES",
+                       uri + ("&" if "?" in uri else "?") + "options=-c%20statement_timeout%3D5000")
+    with db_connection(settings=Settings(database_url=UNREACHABLE, schema=schema)) as conn:
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
+        assert conn.execute("SELECT current_schema()").fetchone() == (schema,)

@@ -26,7 +26,7 @@ def read_only_connection(settings: Settings | None = None) -> Iterator[psycopg.C
     # The schema is a plain identifier (Settings validates it), safe in options.
     options = (f"-c search_path={s.schema},public -c default_transaction_read_only=on "
                f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
-    conn: psycopg.Connection[Any] = ResponseDbHook(settings=s, options=options).get_conn()  # type: ignore[assignment]
+    conn: psycopg.Connection[Any] = ResponseDbHook(settings=s, options=options).get_conn()
     with closing(conn):
         conn.read_only = True
         yield conn
