@@ -30,14 +30,32 @@ def seed_segment(conn: psycopg.Connection[Any], mailing: str, members: Mapping[s
     return int(row[0])
 
 
-def seed_contacts(conn: psycopg.Connection[Any], phones: Sequence[str], custom: Mapping[str, Any] | None = None) -> None:
-    """Contact attributes for the phones: names derived from the position, optional custom attributes."""
+OPTED_IN_AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def seed_contacts(conn: psycopg.Connection[Any], phones: Sequence[str], custom: Mapping[str, Any] | None = None,
+                  *, opted_in: bool = True) -> None:
+    """Contact attributes for the phones: names derived from the position, optional custom attributes; with
+    ``opted_in`` each phone also gets an opt-in record (a consent list, on 2026-01-01), so the default consent
+    policy (opt_in_required) lets the waves of these tests text them."""
+    if opted_in:
+        seed_opt_ins(conn, phones)
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO contacts (phone_e164, contact_id, email, given_name, surname, postal_code, custom) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (phone_e164) DO NOTHING",
             [(p, f"c{i}", f"p{i}@shop.example", f"Name{i}", f"Surname{i}", f"{10000 + i}", Jsonb(dict(custom or {})))
              for i, p in enumerate(phones)],
+        )
+
+
+def seed_opt_ins(conn: psycopg.Connection[Any], phones: Sequence[str], at: datetime = OPTED_IN_AT) -> None:
+    """An opt-in consent record per phone, as an imported consent list would give."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO consent_records (phone_e164, status, source, source_ref, recorded_at) "
+            "VALUES (%s, 'opted_in', 'consent_list', %s, %s) ON CONFLICT DO NOTHING",
+            [(p, f"seed:{i}", at) for i, p in enumerate(phones)],
         )
 
 

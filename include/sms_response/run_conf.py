@@ -42,6 +42,12 @@ MAX_MAILING_NAMES = 100
 CONF_KEYS = ("window_start", "window_end", "event_codes", "mailing_names")
 
 # fullmatch, not match: a pattern's ``$`` also matches before a trailing newline in Python.
+# The wave form's audience fields (sms_response.waves.targeting validates with the same patterns); empty allowed,
+# as only the chosen source's fields are filled.
+FILE_NAME_PATTERN = r"^([A-Za-z0-9_][A-Za-z0-9_\-.]{0,127})?$"
+RELATION_PATTERN = r"^([A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?)?$"
+RESPONSE_TYPES = ("click", "reply", "action", "conversion")
+
 _MAILING_RE = re.compile(MAILING_NAME_PATTERN)
 _DATETIME_RE = re.compile(DATETIME_PATTERN)
 

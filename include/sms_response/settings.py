@@ -61,6 +61,9 @@ class Settings:
     mapping_path: Path | None = None
     quality: QualityConfig = field(default_factory=QualityConfig)
     flowchart_drop_dir: Path | None = None
+    # Wave audiences: saved queries (<name>.sql) and list files.
+    query_dir: Path | None = None
+    audience_dir: Path | None = None
     # Campaign metrics: the response window (as the segments' default) and credits per message part.
     response_window_hours: int = 72
     credits_per_part_gsm7: Decimal = Decimal(1)
@@ -97,6 +100,16 @@ class Settings:
     def drop_dir(self) -> Path:
         """The flowchart triggers' drop folder."""
         return self.flowchart_drop_dir or self.local_dir / "flowchart_drop"
+
+    @property
+    def saved_query_dir(self) -> Path:
+        """Saved audience queries, ``<name>.sql`` each."""
+        return self.query_dir or self.local_dir / "queries"
+
+    @property
+    def audience_list_dir(self) -> Path:
+        """The drop folder of audience list files (CSV)."""
+        return self.audience_dir or self.local_dir / "audience_drop"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -139,6 +152,8 @@ class Settings:
                 data_docs_dir=path("SMS_RT_DATA_DOCS_DIR") or local / "data_docs",
             ),
             flowchart_drop_dir=path("SMS_RT_FLOWCHART_DROP_DIR"),
+            query_dir=path("SMS_RT_QUERY_DIR"),
+            audience_dir=path("SMS_RT_AUDIENCE_DIR"),
             response_window_hours=int(number("SMS_RT_RESPONSE_WINDOW_HOURS", "72", int)),
             credits_per_part_gsm7=decimal("SMS_RT_CREDITS_PER_PART_GSM7"),
             credits_per_part_ucs2=decimal("SMS_RT_CREDITS_PER_PART_UCS2"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -58,6 +59,8 @@ def conf(**kw: Any) -> dict[str, Any]:
         "campaign_code": "SPRING26", "source_mailing": SOURCE, "segment": "non_responders", "wave_name": "Reminder",
         "template": TEMPLATE, "sample_size": 5, "sample_threshold": 0.5, "sample_wait_minutes": 0,
         "batch_size": 10, "holdout_pct": 10, "quiet_hours_start": "00:00", "quiet_hours_end": "23:59",
+        # The seeded opt-ins decide (wave_fixtures.seed_contacts); the export's own test is test_audiences_dag.
+        "refresh_consent": False,
     }
     base.update(kw)
     return base
@@ -219,7 +222,8 @@ def test_a_dry_run_reports_and_sends_nothing(
     assert "success" in str(dr.state).lower()
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert states["plan_wave"].endswith("success")
-    assert all(states[t].endswith("skipped") for t in ("update_profiles", "send_sample", "sample_gate", "send_full"))
+    assert all(states[t].endswith("skipped") for t in ("update_profiles_sample", "send_sample", "sample_gate",
+                                                       "update_profiles_full", "send_full"))
     assert fingerprint(db) == before
     assert wave_sim.push.send_counts()["total"] == 0
 
@@ -239,6 +243,46 @@ def test_a_sample_below_the_threshold_fails_the_run_after_the_sample(
     assert wave_sim.push.send_counts()["total"] == 5
     row = db.execute("SELECT status, reason FROM wave_runs").fetchone()
     assert row is not None and row[0] == "sample_failed" and "below the threshold 90.0%" in row[1]
+
+
+@pytest.mark.parametrize(("cause", "reason"), [
+    ("unknown numbers", r"only \d+\.\d% of the sample could be reached, below the threshold 50\.0%"),
+    ("undelivered", r"delivery rate 0\.0% \(0/5\) is below the threshold 50\.0%"),
+])
+def test_a_sample_that_fails_the_gate_leaves_the_rest_of_the_audience_untouched_on_the_platform(
+    dagbag: Any, wave_env: dict[str, str], db: psycopg.Connection[TupleRow], wave_sim: SimulatorServer,
+    cause: str, reason: str,
+) -> None:
+    known = known_phones(wave_sim)
+    if cause == "unknown numbers":  # most of the audience is unknown to the platform: its import drops them
+        unknown = [p for p in (f"+1202555{i:04d}" for i in range(100, 200)) if p not in set(known)][:72]
+        phones, sample_size = known[:8] + unknown, 10
+    else:
+        phones, sample_size = known[:40], 5
+        requests.post(f"{wave_sim.base_url}/sim/config", json={"wave": {"failure_rate": 1.0}},
+                      timeout=10).raise_for_status()
+    seed_source(db, phones)
+    dr = dagbag.dags["sms_campaign_wave"].test(logical_date=datetime(2026, 11, 23, 12, tzinfo=UTC),
+                                               run_conf=conf(sample_size=sample_size))
+    assert "failed" in str(dr.state).lower()
+    mailing = wave_of(db, datetime(2026, 11, 23, 12, tzinfo=UTC))
+    phase = dict(db.execute("SELECT phone_e164, CASE WHEN holdout THEN 'holdout' ELSE phase END FROM wave_recipients "
+                            "WHERE mailing_name = %s", (mailing,)).fetchall())
+    sample = {p for p, ph in phase.items() if ph == "sample"}
+    rest = {p for p, ph in phase.items() if ph == "full"}
+    assert len(sample) == sample_size and rest & set(known)
+    # The platform received one contact import: the sample's. Nobody else's profile was touched, nor texted.
+    assert [set(i["phones"]) for i in wave_sim.push.contacts.received()] == [sample]
+    assert not any(wave_sim.push.contacts.profile(p) for p in rest)
+    assert set(sends_of(wave_sim, mailing)) <= sample
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert states["update_profiles_sample"].endswith("success") and states["send_sample"].endswith("success")
+    assert states["sample_gate"].endswith("failed")
+    assert not states["update_profiles_full"].endswith("success") and not states["send_full"].endswith("success")
+    row = db.execute("SELECT status, reason FROM wave_runs WHERE mailing_name = %s", (mailing,)).fetchone()
+    assert row is not None and row[0] == "sample_failed" and re.search(reason, row[1]), row
+    assert db.execute("SELECT phase, status FROM wave_profile_imports WHERE mailing_name = %s",
+                      (mailing,)).fetchall() == [("sample", "completed")]
 
 
 @pytest.mark.parametrize(("bad", "message"), [

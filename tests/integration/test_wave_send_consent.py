@@ -20,7 +20,7 @@ from sms_response.landing import LandingWriter
 from sms_response.load import import_window
 from sms_response.mapping import load_mapping
 from sms_response.platform import SmsPlatformClient
-from sms_response.waves.audience import opted_out_among
+from sms_response.waves.audience import not_sendable
 from sms_response.waves.plan import plan_wave
 from sms_response.waves.request import WaveSpec
 from sms_response.waves.sample_gate import evaluate_sample
@@ -102,7 +102,7 @@ def test_no_opted_out_number_is_ever_in_a_send_batch(
                         variants={"A": "Hi {given_name} https://shop.example/x"}, sample_size=2,
                         sample_threshold=0.0, batch_size=batch_size, min_per_variant=0)
         plan = plan_wave(conn, spec, request_key=f"prop/{run}", stamp=AWAKE, short_link_base="https://t.example/r")
-        opted_at_plan = set(opted_out_among(conn, phones))
+        opted_at_plan = set(not_sendable(conn, phones, "opt_in_required"))
         # Opt-outs that arrive after the plan, before the send (STOP replies imported by the pipeline).
         for j, who in enumerate(sorted(late_opt_outs)):
             conn.execute("INSERT INTO sms_consent VALUES (%s, 'opted_out', %s, now(), 'STOP', %s) "

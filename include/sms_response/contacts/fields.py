@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sms_response.rejects import Reject
-from sms_response.waves.profiles import custom_field_name
 
 # contacts column -> the names a source may give it (compared by ``field_key``).
 SYSTEM_FIELDS: dict[str, tuple[str, ...]] = {
@@ -23,6 +22,13 @@ SYSTEM_FIELDS: dict[str, tuple[str, ...]] = {
     "postal_code": ("postal_code", "postal", "zip", "zip_code"),
     "birthdate": ("birthday", "birthdate", "birth_date"),
 }
+
+
+def custom_field_name(attribute: str) -> str:
+    """Listrak-style: a custom attribute maps to the custom field of the same name, spaces as underscores."""
+    return attribute.strip().replace(" ", "_")
+
+
 _SYSTEM_BY_KEY = {alias: column for column, aliases in SYSTEM_FIELDS.items() for alias in aliases}
 
 

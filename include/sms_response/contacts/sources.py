@@ -55,13 +55,15 @@ def validate_query(text: str, label: str) -> str:
     return str(statements[0]).strip()
 
 
-def query_source(conn: psycopg.Connection[Any], path: Path) -> SourceRows:
+def query_source(conn: psycopg.Connection[Any], path: Path,
+                 params: Mapping[str, object] | None = None) -> SourceRows:
+    """The rows of a saved query; ``params`` fill its ``%(name)s`` placeholders (then write a literal % as %%)."""
     label = f"query file {path}"
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"cannot read {label}: {exc}") from exc
-    return _read_only(conn, sql.SQL(validate_query(text, label)), label)
+    return _read_only(conn, sql.SQL(validate_query(text, label)), label, params or None)
 
 
 def relation_source(conn: psycopg.Connection[Any], name: str, kind: Literal["table", "view"]) -> SourceRows:
@@ -86,12 +88,13 @@ def _require_idle(conn: psycopg.Connection[Any], label: str) -> None:
                           "transaction of its own")
 
 
-def _read_only(conn: psycopg.Connection[Any], query: sql.SQL | sql.Composed, label: str) -> SourceRows:
+def _read_only(conn: psycopg.Connection[Any], query: sql.SQL | sql.Composed, label: str,
+               params: Mapping[str, object] | None = None) -> SourceRows:
     _require_idle(conn, label)
     try:
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
-            cur = conn.execute(query)
+            cur = conn.execute(query, params)
             if cur.description is None:
                 raise SourceError(f"{label} returns no rows")
             columns = tuple(d.name for d in cur.description)
@@ -99,6 +102,11 @@ def _read_only(conn: psycopg.Connection[Any], query: sql.SQL | sql.Composed, lab
     except psycopg.errors.ReadOnlySqlTransaction as exc:
         raise SourceError(f"{label} tries to write ({exc.diag.message_primary}); a contact source may only read. "
                           "PostgreSQL refused it in a read-only transaction: nothing was changed or loaded") from exc
+    except (KeyError, psycopg.ProgrammingError) as exc:
+        if isinstance(exc, psycopg.Error) and exc.sqlstate:
+            raise SourceError(f"{label} failed: {exc.diag.message_primary or exc}; nothing was loaded") from exc
+        raise SourceError(f"{label}: its parameters do not match the query's placeholders ({exc}); "
+                          "nothing was loaded") from exc
     except psycopg.Error as exc:
         raise SourceError(f"{label} failed: {exc.diag.message_primary or exc}; nothing was loaded") from exc
     rows: list[tuple[int, Mapping[str, object]]] = [

@@ -34,6 +34,7 @@ class ContactsLoad:
     updated: int
     unchanged: int
     custom_fields: tuple[str, ...]
+    phones: tuple[str, ...] = ()  # the source's phones (E.164), in source order
 
     def summary(self) -> str:
         custom = ", ".join(self.custom_fields) or "none"
@@ -60,6 +61,6 @@ def load_contacts(conn: psycopg.Connection[Any], source: SourceRows, *, known_cu
             raise RejectedRows(source.label, sorted(rejects, key=lambda r: r.line), source.unit)
         counts = upsert_contacts(conn, parsed.contacts, list(fields.system.values()), fields.custom_fields)
     result = ContactsLoad(source.label, len(parsed.contacts), counts.inserted, counts.updated, counts.unchanged,
-                          tuple(fields.custom_fields))
+                          tuple(fields.custom_fields), tuple(c.phone_e164 for c in parsed.contacts))
     log.info("%s", result.summary())
     return result

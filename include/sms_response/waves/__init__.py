@@ -3,7 +3,10 @@
 One module per step, so "where is X decided" is one hop:
 
 * ``request``: what a wave asks for (:class:`WaveSpec`) and its validation, the mailing name, idempotency keys;
-* ``audience``: who a wave may text (a segment minus opted-out phones) and the consent guard of every batch;
+* ``targeting``: what an audience is made of (:class:`AudienceSpec`: source, filters, exclusions, consent policy);
+* ``sources``: the candidates of a segment, view, saved query or list file;
+* ``audience``: who of them a wave may text (consent policy, exclusions, frequency cap) and the consent guard
+  of every batch;
 * ``plan``: holdout, sample and variant assignment, rendered messages and short links;
 * ``profiles``: the contact update import before the first send;
 * ``send``: the batched exactly-once send (consent per batch, quiet hours / ``send_after``);
@@ -19,18 +22,18 @@ implicit outer transaction would hide a committed ``sending`` mark from a crash-
 Import from the step's module; the names below are re-exported for convenience.
 """
 
+from sms_response.contacts.fields import custom_field_name
 from sms_response.waves.audience import (
     SEGMENTS,
     AudienceMember,
     ConsentViolation,
     assert_sendable,
     build_audience,
-    opted_out_among,
+    not_sendable,
 )
 from sms_response.waves.plan import PlannedMessage, WavePlan, plan_wave, render_message
 from sms_response.waves.profiles import (
     UnknownCustomField,
-    custom_field_name,
     finish_profile_update,
     start_profile_update,
 )
@@ -58,7 +61,7 @@ __all__ = [
     "evaluate_sample",
     "finish_profile_update",
     "idempotency_key",
-    "opted_out_among",
+    "not_sendable",
     "plan_wave",
     "render_message",
     "sample_sent_at",

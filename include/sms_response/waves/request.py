@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from datetime import time as dtime
 from typing import Any
 
 from sms_response.errors import SmsResponseError
+from sms_response.run_conf import MAILING_NAME_PATTERN
 from sms_response.scheduling import QuietHours
-from sms_response.waves.audience import SEGMENTS
+from sms_response.waves.targeting import AudienceError, AudienceSpec
+
+SEGMENTS = ("responders", "non_responders")
 
 MAILING_NAME_MAX = 128
 MAX_BATCH = 1000
@@ -53,7 +56,7 @@ class WaveSpec:
 
     campaign_code: str
     wave_name: str
-    source_mailing: str
+    source_mailing: str  # the segment source's mailing ("" for a view, query or list audience)
     segment: str
     variants: dict[str, str]  # variant name -> message template, in order; the first is the control
     sample_size: int = 10
@@ -66,10 +69,25 @@ class WaveSpec:
     winner_metric: str = "click_rate"
     min_per_variant: int = 30
     alpha: float = 0.05
+    audience: AudienceSpec = field(default_factory=AudienceSpec)
 
     def __post_init__(self) -> None:
-        if self.segment not in SEGMENTS:
-            raise WaveError(f"segment must be one of {', '.join(SEGMENTS)}, not {self.segment!r}")
+        if isinstance(self.audience, dict):  # read back from the stored JSON
+            try:
+                object.__setattr__(self, "audience", AudienceSpec(**self.audience))
+            except (TypeError, AudienceError) as exc:
+                raise WaveError(f"audience: {exc}") from exc
+        if self.audience.source == "segment":
+            if self.segment not in SEGMENTS:
+                raise WaveError(f"segment must be one of {', '.join(SEGMENTS)}, not {self.segment!r}")
+            if not re.fullmatch(MAILING_NAME_PATTERN, self.source_mailing):
+                raise WaveError(f"source_mailing {self.source_mailing!r} is not a mailing name (the segment source "
+                                "needs the earlier mailing)")
+            if self.audience.responder_filtered and self.segment != "responders":
+                raise WaveError("response filters (response_types, action_names, link) select responders: "
+                                "use segment 'responders'")
+        elif self.source_mailing:
+            raise WaveError(f"source_mailing is only for the segment source, not {self.audience.source!r}")
         if not self.variants:
             raise WaveError("a wave needs a message template")
         for name in self.variants:
@@ -82,6 +100,11 @@ class WaveSpec:
         if not 1 <= self.batch_size <= MAX_BATCH:
             raise WaveError(f"batch_size must be within 1..{MAX_BATCH}, got {self.batch_size}")
         self.quiet_hours()  # validates the window and the fallback zone
+
+    @property
+    def segment_label(self) -> str:
+        """What ``wave_recipients.segment`` records: the segment, or the kind of source."""
+        return self.segment if self.audience.source == "segment" else self.audience.source
 
     def quiet_hours(self) -> QuietHours:
         try:

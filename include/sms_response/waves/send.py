@@ -21,12 +21,15 @@ from typing import Any
 from sms_response.platform import SmsPlatformClient
 from sms_response.scheduling import wave_send_time
 from sms_response.sqlfiles import load_sql
-from sms_response.waves.audience import assert_sendable, opted_out_among
+from sms_response.waves.audience import assert_sendable, not_sendable
 from sms_response.waves.store import Conn, require_autocommit, set_status, wave_spec, wave_status
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 10.0
+# Why a planned recipient is not sent after all: (not_sendable's answer, recipient status, reason).
+SKIPS = (("opted_out", "skipped_opted_out", "opted out before the send"),
+         ("no_consent", "skipped_no_consent", "no consent under {} at the send"))
 
 
 @dataclass
@@ -37,6 +40,7 @@ class SendProgress:
     duplicates: int = 0
     failed: int = 0
     skipped_opted_out: int = 0
+    skipped_no_consent: int = 0
     batches: int = 0
     waiting: int = 0
     next_send_at: datetime | None = None
@@ -85,6 +89,7 @@ def send_phase(
     require_autocommit(conn)
     spec = wave_spec(conn, mailing)
     quiet = spec.quiet_hours()
+    policy = spec.audience.consent_policy
     size = batch_size or spec.batch_size
     progress = SendProgress(mailing, phase)
     rows = conn.execute(load_sql("wave_unsent_recipients"), {"mailing": mailing, "phase": phase}).fetchall()
@@ -101,12 +106,17 @@ def send_phase(
         if later:  # one set-based update: a night-time wave can have most of its audience waiting
             conn.execute(load_sql("wave_set_send_after"),
                          {"phones": list(later), "ats": list(later.values()), "mailing": mailing})
-        # Consent is absolute: whoever opted out since the plan is never sent.
-        opted = set(opted_out_among(conn, [r[0] for r in due]))
-        if opted:
-            conn.execute(load_sql("wave_skip_opted_out"), {"mailing": mailing, "phones": sorted(opted)})
-    progress.skipped_opted_out = len(opted)
-    due = [r for r in due if r[0] not in opted]
+        # Consent is absolute: whoever opted out, or lost the consent the policy needs, since the plan is never sent.
+        blocked = not_sendable(conn, [r[0] for r in due], policy)
+        for why, skip_status, reason in SKIPS:
+            skipped = sorted(p for p, w in blocked.items() if w == why)
+            if skipped:
+                conn.execute(load_sql("wave_skip_not_sendable"), {"mailing": mailing, "phones": skipped,
+                                                                   "status": skip_status,
+                                                                   "reason": reason.format(policy)})
+    progress.skipped_opted_out = sum(1 for w in blocked.values() if w == "opted_out")
+    progress.skipped_no_consent = sum(1 for w in blocked.values() if w == "no_consent")
+    due = [r for r in due if r[0] not in blocked]
     progress.waiting = len(later)
     progress.next_send_at = min(later.values()) if later else None
     batch_no = int(conn.execute(load_sql("wave_last_batch_no"),
@@ -116,7 +126,7 @@ def send_phase(
         batch_no += 1
         phones = [r[0] for r in batch]
         with conn.transaction():
-            assert_sendable(conn, phones)  # belt and braces: raises rather than text an opted-out number
+            assert_sendable(conn, phones, policy)  # belt and braces: raises rather than text an opted-out number
             conn.execute(load_sql("wave_mark_sending"), {"batch_no": batch_no, "mailing": mailing, "phones": phones})
         messages = _messages(conn, mailing, spec.campaign_code, batch)
         results = client.send_batch(messages)
