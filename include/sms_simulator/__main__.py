@@ -1,7 +1,10 @@
-"""Command line: ``python -m sms_simulator serve|truth``.
+"""Command line: ``python -m sms_simulator serve|truth|customers``.
 
 The bearer token is read only from ``SMS_SIM_TOKEN`` so it never appears in the
-process list or shell history, and it is never printed.
+process list or shell history, and it is never printed.  ``customers`` writes the
+brand's customer table to PostgreSQL; its ``--database-url`` defaults to
+``SMS_RT_DATABASE_URL`` for the same reason (a URL may hold a password) and is
+never printed either.
 """
 
 from __future__ import annotations
@@ -13,16 +16,19 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import psycopg
 import uvicorn
 
 from .app import ApiConfig, create_app
 from .build import build_campaign
 from .clock import parse_aware
 from .config import SimulatorConfig
+from .customer_table import CustomerTableError, write_customer_table
 from .faults import FaultConfig
 from .state import PlatformState
 
 TOKEN_ENV = "SMS_SIM_TOKEN"
+DATABASE_URL_ENV = "SMS_RT_DATABASE_URL"
 
 
 def _aware(value: str) -> datetime:
@@ -101,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_model_flags(truth)
     truth.add_argument("--start", type=_aware)
     truth.add_argument("--end", type=_aware)
+    customers = sub.add_parser("customers", help="write the brand's customer table (replaced) to PostgreSQL")
+    _add_model_flags(customers)
+    customers.add_argument("--database-url", default=os.environ.get(DATABASE_URL_ENV),
+                           help=f"the response database (default: ${DATABASE_URL_ENV})")
+    customers.add_argument("--schema", default="crm")
+    customers.add_argument("--table", default="customers")
     return parser
 
 
@@ -147,10 +159,38 @@ def _truth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _customers(args: argparse.Namespace) -> int:
+    if not args.database_url:
+        print(f"error: give --database-url or set {DATABASE_URL_ENV}", file=sys.stderr)
+        return 2
+    try:
+        model = _model_config(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    state = PlatformState(build_campaign(model))
+    target = f"{args.schema}.{args.table}"
+    try:
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            written = write_customer_table(conn, state, schema=args.schema, table=args.table)
+    except CustomerTableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        print(f"error: writing {target} failed: {exc.diag.message_primary or str(exc).strip()}", file=sys.stderr)
+        return 1
+    unknown = sum(not c.known for c in written)
+    print(f"sms-simulator: {len(written)} customers written to {target} "
+          f"({unknown} with numbers the platform does not know)", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "customers":
+        return _customers(args)
     return _truth(args)
 
 

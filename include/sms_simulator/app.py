@@ -23,6 +23,8 @@ Push side (see ``push_routes.py``):
 * ``POST /v1/messages/batch``  - exactly-once sends by idempotency key; drives the behaviour model.
 * ``POST /v1/messages/status`` - ``{"message_ids": [...]}`` -> delivery status per message.
 * ``GET  /v1/subscribers/opt-status`` - the opt-status export, paged (``subscriber_routes``).
+* ``GET  /sim/truth/customers[?loyalty_tier=TIER]`` - the brand's customers a tier selects, known to the
+  platform or not, and which the opt-status export says are opted in now (``customers.customers_truth``).
 * ``GET  /r/{token}``          - public short link (no auth): 302 to the target, records a click.
 * ``GET  /sim/sends``          - send counts per mailing and phone (exactly-once proof).
 * ``GET  /sim/truth/wave?mailing=NAME`` - truth of a wave mailing (``PushState.wave_truth``).

@@ -23,7 +23,8 @@ from .errors import PushError
 from .state import PlatformState
 
 SYSTEM_FIELDS = ("phone", "email", "first_name", "last_name", "postal_code", "birthday")
-DEFAULT_CUSTOM_FIELDS = ("loyalty_tier", "preferred_store")
+# The brand's CRM attributes (``customers.CUSTOM_COLUMNS``): a wave from ``SELECT * FROM crm.customers`` pushes them.
+DEFAULT_CUSTOM_FIELDS = ("loyalty_tier", "preferred_store", "customer_id", "signup_date")
 
 
 def to_e164(raw: str) -> str | None:

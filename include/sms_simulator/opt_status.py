@@ -22,7 +22,7 @@ OPT_IN_SHARE = 0.9
 MAX_DAYS_BEFORE = 365
 
 
-def _initial_opt_in_us(seed: int, contact_id: str, campaign_start_us: int) -> int | None:
+def initial_opt_in_us(seed: int, contact_id: str, campaign_start_us: int) -> int | None:
     # A string seed is hashed with SHA-512: the draw is the same in every process.
     rng = random.Random(f"{seed}:opt-in:{contact_id}")
     if rng.random() >= OPT_IN_SHARE:
@@ -70,7 +70,7 @@ class OptStatusExport:
         for contact in sorted(self.state.contacts(), key=lambda c: c.contact_id):
             if not contact.e164:
                 continue
-            initial = _initial_opt_in_us(seed, contact.contact_id, start_us) if campaign is not None else None
+            initial = initial_opt_in_us(seed, contact.contact_id, start_us) if campaign is not None else None
             ins = [t for t in (initial, opt_in.get(contact.e164)) if t is not None]
             in_us, out_us = (max(ins) if ins else None), opt_out.get(contact.e164)
             if out_us is not None and (in_us is None or out_us >= in_us):
