@@ -56,10 +56,11 @@ def short_url(base: str, token: str) -> str:
     return f"{base}/r/{token}"
 
 
-def clicked_link(links: tuple[Link, ...], body: str, base: str) -> Link | None:
-    """What a recipient's click goes through: the first short link, else the body's URL (None: unclickable)."""
+def clicked_link(links: tuple[Link, ...], body: str, base: str, choice: int = 0) -> Link | None:
+    """What a recipient's clicks go through: the message's short link number ``choice`` (modulo their number),
+    else the body's URL (None: unclickable)."""
     if links:
-        token = links[0][0]
+        token = links[choice % len(links)][0]
         return token, short_url(base, token)
     return body_link(body)
 

@@ -118,7 +118,8 @@ class PushState:
 
     def _model_interactions(self, msg: SentMessage, draw: WaveDraw, base: str) -> list[Interaction]:
         """Record the drawn reactions (caller holds the lock); clicks take the short-link path."""
-        link = clicked_link(msg.request.links, msg.request.body, base)
+        choice = self.behaviour.link_choice(msg.mailing_name, msg.phone, len(msg.request.links))
+        link = clicked_link(msg.request.links, msg.request.body, base, choice)
         cutoff = self._opt_outs.get(msg.phone)  # the phone opted out before (another mailing)
         seen: Counter[str] = Counter()
         out: list[Interaction] = []
@@ -278,6 +279,12 @@ class PushState:
             responders = {m.phone for m in msgs if m.is_responder()}
             opted_out = {m.phone for m in msgs if m.opt_out_us() is not None}
             clicked = {m.phone for m in msgs if m.has("click")}
+            by_link: dict[str, set[str]] = {}  # link position (1 = the message's first link) -> who clicked it
+            for m in msgs:
+                position = {token: n for n, (token, _) in enumerate(m.request.links, start=1)}
+                for i in m.interactions:
+                    if i.event.interaction == "click" and i.event.link_token in position:
+                        by_link.setdefault(str(position[i.event.link_token]), set()).add(m.phone)
             kinds: Counter[str] = Counter(i.event.interaction or "" for m in msgs for i in m.interactions)
             variants: dict[str, dict[str, int]] = {}
             for m in msgs:
@@ -296,6 +303,7 @@ class PushState:
             "delivered_phones": sorted(delivered),
             "failed_phones": sorted(failed),
             "clicked_phones": sorted(clicked),
+            "clickers_by_link": {k: sorted(by_link[k]) for k in sorted(by_link)},
             "responders": sorted(responders),
             "opted_out_phones": sorted(opted_out),
             "non_responders": sorted(delivered - responders - opted_out),

@@ -141,6 +141,11 @@ class WaveBehaviour:
         # str seeds are hashed with SHA-512: stable across processes, unlike hash().
         return Random(f"wave|{self.seed}|{mailing_name}|{phone}")
 
+    def link_choice(self, mailing_name: str, phone: str, links: int) -> int:
+        """Which of a message's links the recipient clicks (all its clicks go to that one), from a stream of its
+        own, so the delivery and reaction draws are unchanged."""
+        return Random(f"link|{self.seed}|{mailing_name}|{phone}").randrange(links) if links > 1 else 0
+
     def draw(self, mailing_name: str, phone: str, variant: str | None, send_us: int) -> WaveDraw:
         """Delivery and reactions for one send; depends on nothing but the arguments."""
         rng = self.rng(mailing_name, phone)

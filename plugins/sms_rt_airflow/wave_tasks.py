@@ -27,18 +27,37 @@ from sms_rt_airflow.operators import request_key, wave_of
 log = logging.getLogger(__name__)
 
 
+# The form's fields of each audience source (the form keeps what was typed when the source changes: the fields of
+# the other sources are ignored, with a warning, rather than refused).
+SOURCE_FIELDS = {
+    "segment": ("response_types", "action_names", "link", "variant"),
+    "view": ("audience_view",),
+    "query": ("audience_query", "query_params"),
+    "list": ("audience_list_file",),
+}
+
+
 def audience_from_params(params: Any) -> AudienceSpec:
     """The audience part of the form / conf (keys as the DAG's Params name them)."""
+    source = params.get("audience_source") or "segment"
+    mine = set(SOURCE_FIELDS.get(source, ()))
+    ignored = sorted(k for fields in SOURCE_FIELDS.values() for k in fields if k not in mine and params.get(k))
+
+    def get(key: str) -> Any:
+        return params.get(key) if key in mine else None
+
+    if ignored:
+        log.warning("audience source %r: ignoring the other sources' field(s) %s", source, ", ".join(ignored))
     return AudienceSpec(
-        source=params.get("audience_source") or "segment",
-        relation=params.get("audience_view") or "",
-        query=params.get("audience_query") or "",
-        query_params=dict(params.get("query_params") or {}),
-        list_file=params.get("audience_list_file") or "",
-        response_types=tuple(params.get("response_types") or ()),
-        action_names=tuple(params.get("action_names") or ()),
-        link=str(params.get("link") or ""),
-        variant=params.get("variant") or "",
+        source=source,
+        relation=get("audience_view") or "",
+        query=get("audience_query") or "",
+        query_params=dict(get("query_params") or {}),
+        list_file=get("audience_list_file") or "",
+        response_types=tuple(get("response_types") or ()),
+        action_names=tuple(get("action_names") or ()),
+        link=str(get("link") or ""),
+        variant=get("variant") or "",
         frequency_cap=int(params.get("frequency_cap") or 0),
         frequency_days=int(params.get("frequency_days") or 7),
         exclude_hard_failures=bool(params.get("exclude_hard_failures", True)),
