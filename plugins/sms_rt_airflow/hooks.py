@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import psycopg
     from airflow.sdk import Connection
 
+    from sms_response.adapters import ClosableSource
     from sms_response.platform import SmsPlatformClient
 
 
@@ -45,6 +46,19 @@ class SmsPlatformHook(BaseHook):
 
     def get_conn(self) -> SmsPlatformClient:
         return client_from_connection(self.get_connection(self.conn_id))
+
+    def event_source(self) -> ClosableSource:
+        """Where a window's events come from: the connection's extra ``platform`` chooses the adapter
+        (``simulator``, the default: the event API client; ``ubx``, ``twilio``, ``braze``: see
+        ``sms_response.adapters``)."""
+        from sms_response.adapters import DEFAULT_PLATFORM, PlatformConnection, event_source, platform_name
+
+        conn = self.get_connection(self.conn_id)
+        extra: dict[str, Any] = conn.extra_dejson or {}
+        name = platform_name(extra)
+        if name == DEFAULT_PLATFORM:
+            return client_from_connection(conn)
+        return event_source(PlatformConnection(name, _base_url(conn), conn.login or "", conn.password or "", extra))
 
     def short_link_base(self) -> str:
         """Where per-recipient short links point: extra ``short_link_base``, else the platform's ``/r``."""

@@ -63,7 +63,7 @@ def download(window_value: Mapping[str, Any]) -> dict[str, Any]:
     with fail_without_retry(ConfigError, WindowError, PlatformAuthError):
         settings = Settings.from_env()
         window = Window.from_dict(window_value)
-        client = SmsPlatformHook().get_conn()
+        client = SmsPlatformHook().event_source()
     from sms_response.download import download_window
 
     try:
