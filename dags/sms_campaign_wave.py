@@ -9,12 +9,15 @@ Trigger it from the UI form, the REST API (`POST /api/v2/dags/sms_campaign_wave/
    `<campaign>_<wave>_<run timestamp>` in `mailings`; holdout, sample and variant assignment
    (deterministic); messages rendered with per-recipient short links. A **dry run** reports audience
    size, parts and credits and writes and sends nothing (later tasks skip).
-2. **update_profiles**: contact update import (base64 CSV + column mappings); polled in the
-   triggerer until Completed/Failed; numbers the platform does not know are not sent.
-3. **send_sample** → **sample_gate**: waits `sample_wait_minutes` for responses, checks the sample's
-   delivery rate against `sample_threshold` (below: the run fails, nothing else is sent), picks the
-   winning variant (click or conversion rate, one-sided z-test, minimum sample per variant).
-4. **send_full**: the rest in batches with per-recipient idempotency keys; consent re-checked per
+2. **update_profiles_sample**: the sample's profiles only, as a contact update import (base64 CSV +
+   column mappings); polled in the triggerer until Completed/Failed; numbers the platform does not
+   know are not sent.
+3. **send_sample** → **sample_gate**: checks the share of the sample the import could reach, waits
+   `sample_wait_minutes` for responses, checks the sample's delivery rate; below `sample_threshold`
+   either way the run fails and nobody else is pushed or sent; picks the winning variant (click or
+   conversion rate, one-sided z-test, minimum sample per variant).
+4. **update_profiles_full**: the rest of the audience's profiles (holdout excluded), only now.
+5. **send_full**: the rest in batches with per-recipient idempotency keys; consent re-checked per
    batch; recipients outside their local quiet hours wait (deferred) until their window opens.
 
 A retry or re-run of any task never texts anyone twice; the holdout is recorded, never sent.
@@ -88,17 +91,21 @@ def sms_campaign_wave() -> None:
 
         return wave_tasks.report(context)
 
-    profiles = ProfileUpdateOperator(
-        task_id="update_profiles", doc_md="Contact update import of the recipients; polled in the triggerer.")
+    sample_profiles = ProfileUpdateOperator(
+        task_id="update_profiles_sample", phase="sample",
+        doc_md="Contact update import of the sample's recipients only; polled in the triggerer.")
     sample = WaveSendOperator(
         task_id="send_sample", phase="sample", doc_md="Send the sample (split across variants), exactly once.")
     gate = SampleGateOperator(
         task_id="sample_gate", sample_wait_minutes="{{ params.sample_wait_minutes }}",
-        doc_md="Wait for the sample's outcome; stop below the delivery threshold; pick the winning variant.")
+        doc_md="Stop if the sample's import reached too few or too few were delivered; pick the winning variant.")
+    full_profiles = ProfileUpdateOperator(
+        task_id="update_profiles_full", phase="full",
+        doc_md="Contact update import of the rest of the audience, once the sample passed; polled in the triggerer.")
     full = WaveSendOperator(
         task_id="send_full", phase="full",
         doc_md="Send everyone else in batches with idempotency keys; wait for quiet hours to end.")
-    plan_wave() >> profiles >> sample >> gate >> full >> wave_report()
+    plan_wave() >> sample_profiles >> sample >> gate >> full_profiles >> full >> wave_report()
 
 
 sms_campaign_wave()

@@ -78,25 +78,34 @@ def load_window(conn: psycopg.Connection[Any], url: str, schema: str, client: Sm
     return window.id
 
 
+def push_profiles(conn: psycopg.Connection[Any], client: SmsPlatformClient, mailing: str, phase: str) -> None:
+    """One phase's contact import, started and polled to its end (the wave DAG's update_profiles_<phase>)."""
+    started = start_profile_update(conn, client, mailing, phase)
+    deadline = time.monotonic() + 30
+    while started.import_id and not started.finished:
+        status = client.contact_import_status(started.import_id)
+        if status["status"] in ("Completed", "Failed"):
+            finish_profile_update(conn, mailing, phase, status)
+            return
+        assert time.monotonic() < deadline, "the contact import never finished"
+        time.sleep(0.2)
+
+
 def send_wave(conn: psycopg.Connection[Any], client: SmsPlatformClient, short_link_base: str,
               request_key: str, now: Callable[[], datetime]) -> str:
-    """Plan, update profiles, send the sample, pass the gate and send the rest (sms_campaign_wave's steps)."""
+    """Plan, push the sample's profiles, send it, pass the gate, push the rest's and send them (the wave DAG's steps)."""
     from sms_response.waves.request import WaveSpec
 
     spec = WaveSpec(campaign_code=CAMPAIGN, wave_name="Reminder", source_mailing=SOURCE, segment="non_responders",
                     variants=VARIANTS, sample_size=20, sample_threshold=0.5, batch_size=50, holdout_pct=20,
                     quiet_start="00:00", quiet_end="23:59", min_per_variant=5)
     mailing = plan_wave(conn, spec, request_key=request_key, stamp=WAVE_AT, short_link_base=short_link_base).mailing_name
-    resource_id = start_profile_update(conn, client, mailing)
-    deadline = time.monotonic() + 30
-    while (status := client.contact_import_status(resource_id))["status"] not in ("Completed", "Failed"):
-        assert time.monotonic() < deadline, "the contact import never finished"
-        time.sleep(0.2)
-    finish_profile_update(conn, mailing, status)
+    push_profiles(conn, client, mailing, "sample")
     send_phase(conn, client, mailing, "sample", now=now)
     result = evaluate_sample(conn, client, load_mapping(), mailing, now=lambda: now() + 2 * H,
                              short_link_base=short_link_base)
     assert result.ready and result.passed, result
+    push_profiles(conn, client, mailing, "full")
     send_phase(conn, client, mailing, "full", now=now)
     return mailing
 

@@ -125,6 +125,13 @@ class ContactImports:
             imp = self._imports.get(resource_id)
             return imp.status() if imp else None
 
+    def received(self) -> list[dict[str, Any]]:
+        """Every accepted import in the order it arrived, with the phones it held (updated and dropped)."""
+        with self._lock:
+            return [{"resource_id": i.resource_id, "phones": [*i.updated, *i.dropped_unknown],
+                     "updated": list(i.updated), "dropped_unknown": list(i.dropped_unknown)}
+                    for i in self._imports.values()]
+
     def profile(self, e164: str) -> dict[str, str]:
         with self._lock:
             return dict(self._profiles.get(e164, {}))

@@ -2,7 +2,8 @@
 
 Bearer-protected: ``/v1/contacts/*`` (``contacts``) and ``/v1/messages/*`` (``sends``).  Public:
 ``GET /r/{token}``, a short link (302 to its target, records a click).  Test-only, like every
-``/sim/*`` route: ``/sim/sends`` (exactly-once proof), ``/sim/truth/wave``, ``/sim/send-gate``,
+``/sim/*`` route: ``/sim/sends`` (exactly-once proof), ``/sim/contact-imports`` (the phones of every import
+received), ``/sim/truth/wave``, ``/sim/send-gate``,
 ``/sim/holdout`` (tell the platform a wave's holdout) and ``/sim/truth/metrics`` (the campaign metrics
 of docs/metrics.md, computed by ``metrics_truth``).
 """
@@ -87,6 +88,10 @@ def push_router(push: PushState, authorized: Callable[[Request], bool]) -> APIRo
     @router.get("/sim/sends")
     async def sim_sends() -> dict[str, Any]:
         return push.send_counts()
+
+    @router.get("/sim/contact-imports")
+    async def sim_contact_imports() -> dict[str, Any]:
+        return {"imports": push.contacts.received()}
 
     @router.get("/sim/truth/wave")
     async def sim_truth_wave(request: Request) -> Response:

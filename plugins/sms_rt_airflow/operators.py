@@ -1,8 +1,9 @@
 """Operators of the package's DAGs.
 
 ``sms_campaign_wave``: each operator finds its wave by the request key (DAG id + logical date, else run
-id), so no mailing name travels through XCom and a retried task resumes the same wave. Waiting never
-holds a worker slot: the contact import is polled by ``ContactImportTrigger`` in the triggerer, quiet
+id), so no mailing name travels through XCom and a retried task resumes the same wave. Profiles are pushed per
+phase (the sample's before it is sent, the rest's after the gate). Waiting never holds a worker slot: each
+contact import is polled by ``ContactImportTrigger`` in the triggerer, quiet
 hours and the sample's response window wait on ``DateTimeTrigger``. A dry run plans nothing persistent,
 so every later task skips. ``unica_flowchart_trigger``: ``StartFlowchartRunOperator``.
 
@@ -50,33 +51,44 @@ def wave_of(conn: Any, context: Any) -> str:
     return mailing
 
 
-class ProfileUpdateOperator(BaseOperator):
-    """Pushes the recipients' profiles (contact update import) and waits, deferred, until it is processed."""
+def check_phase(phase: str) -> str:
+    if phase not in ("sample", "full"):
+        raise ValueError(f"phase must be sample or full, not {phase!r}")
+    return phase
 
-    def __init__(self, *, platform_conn_id: str = PLATFORM_CONN_ID, poll_interval: float = IMPORT_POLL_SECONDS,
-                 **kwargs: Any) -> None:
+
+class ProfileUpdateOperator(BaseOperator):
+    """Pushes one phase's profiles (contact update import) and waits, deferred, until the platform processed it.
+
+    ``phase="sample"``: the sample's recipients, before the sample is sent. ``phase="full"``: the rest of the
+    audience, only once the sample gate passed (refused otherwise, so a failed sample leaves them untouched).
+    """
+
+    def __init__(self, *, phase: str, platform_conn_id: str = PLATFORM_CONN_ID,
+                 poll_interval: float = IMPORT_POLL_SECONDS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.phase = check_phase(phase)
         self.platform_conn_id = platform_conn_id
         self.poll_interval = poll_interval
 
     def execute(self, context: Any) -> dict[str, Any]:
         from sms_response.waves.profiles import start_profile_update
         from sms_response.waves.request import WaveError
-        from sms_response.waves.store import wave_status
         from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 
         client = SmsPlatformHook(self.platform_conn_id).get_conn()
         with db_connection(autocommit=True) as conn:
             mailing = wave_of(conn, context)
-            if wave_status(conn, mailing) != "planned":
-                return {"mailing_name": mailing, "already_done": True}
             try:
-                resource_id = start_profile_update(conn, client, mailing)
+                started = start_profile_update(conn, client, mailing, self.phase)
             except WaveError as exc:
                 raise AirflowFailException(str(exc)) from exc
             finally:
                 client.close()
-        self.defer(trigger=ContactImportTrigger(resource_id, self.platform_conn_id, self.poll_interval),
+        if started.finished:  # a previous attempt finished it, or nobody to push
+            return started.to_json()
+        assert started.import_id is not None
+        self.defer(trigger=ContactImportTrigger(started.import_id, self.platform_conn_id, self.poll_interval),
                    method_name="execute_complete")
         return {}  # not reached: defer raises
 
@@ -88,12 +100,14 @@ class ProfileUpdateOperator(BaseOperator):
         with db_connection(autocommit=True) as conn:
             mailing = wave_of(conn, context)
             if event.get("status") == "Timeout":
-                raise AirflowFailException(f"wave {mailing}: contact import {event.get('resource_id')} did not finish")
+                raise AirflowFailException(
+                    f"wave {mailing}: the {self.phase} phase's contact import {event.get('resource_id')} did not "
+                    "finish; clearing the task polls the same import again")
             try:
-                dropped = finish_profile_update(conn, mailing, event)
+                finished = finish_profile_update(conn, mailing, self.phase, event)
             except WaveError as exc:
                 raise AirflowFailException(str(exc)) from exc
-        return {"mailing_name": mailing, "dropped_unknown": dropped}
+        return finished.to_json()
 
 
 class WaveSendOperator(BaseOperator):
@@ -101,12 +115,12 @@ class WaveSendOperator(BaseOperator):
 
     def __init__(self, *, phase: str, platform_conn_id: str = PLATFORM_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if phase not in ("sample", "full"):
-            raise ValueError(f"phase must be sample or full, not {phase!r}")
-        self.phase = phase
+        self.phase = check_phase(phase)
         self.platform_conn_id = platform_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from sms_response.waves.profiles import require_profiles_pushed
+        from sms_response.waves.request import WaveError
         from sms_response.waves.send import send_phase
         from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 
@@ -114,6 +128,10 @@ class WaveSendOperator(BaseOperator):
         try:
             with db_connection(autocommit=True) as conn:
                 mailing = wave_of(conn, context)
+                try:  # a phase is never sent before its profiles (e.g. an upstream task marked success by hand)
+                    require_profiles_pushed(conn, mailing, self.phase)
+                except WaveError as exc:
+                    raise AirflowFailException(str(exc)) from exc
                 progress = send_phase(conn, client, mailing, self.phase)
         finally:
             client.close()
@@ -129,9 +147,10 @@ class WaveSendOperator(BaseOperator):
 
 
 class SampleGateOperator(BaseOperator):
-    """Waits for the sample's outcome, checks the delivery-rate threshold, picks the winning variant.
+    """Waits for the sample's outcome, checks its reach and delivery rate against the threshold, picks the winner.
 
-    Fails without retries (nothing beyond the sample is sent) when the delivery rate is below the threshold.
+    Fails without retries (nothing beyond the sample is pushed or sent) when the sample's contact import dropped
+    too many numbers (checked before waiting) or the delivery rate is below the threshold.
     """
 
     template_fields = ("sample_wait_minutes",)
@@ -145,8 +164,8 @@ class SampleGateOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from sms_response.mapping import load_mapping
         from sms_response.waves.request import WaveError
-        from sms_response.waves.sample_gate import evaluate_sample, sample_sent_at
-        from sms_response.waves.store import wave_status
+        from sms_response.waves.sample_gate import check_sample_import, evaluate_sample, sample_sent_at
+        from sms_response.waves.store import wave_spec, wave_status
         from sms_rt_airflow.hooks import SmsPlatformHook, db_connection
 
         hook = SmsPlatformHook(self.platform_conn_id)
@@ -156,10 +175,13 @@ class SampleGateOperator(BaseOperator):
                 mailing = wave_of(conn, context)
                 sent_at = sample_sent_at(conn, mailing)
                 wait_until = (sent_at or datetime.now(UTC)) + timedelta(minutes=float(self.sample_wait_minutes))
-                if wave_status(conn, mailing) == "sample_sent" and datetime.now(UTC) < wait_until:
-                    log.info("wave %s: waiting until %s for the sample's responses", mailing, wait_until.isoformat())
-                    self.defer(trigger=DateTimeTrigger(moment=wait_until), method_name="resume")
                 try:
+                    if wave_status(conn, mailing) == "sample_sent" and datetime.now(UTC) < wait_until:
+                        # The import's verdict needs no waiting: an unreachable sample fails now.
+                        check_sample_import(conn, mailing, wave_spec(conn, mailing).sample_threshold)
+                        log.info("wave %s: waiting until %s for the sample's responses", mailing,
+                                 wait_until.isoformat())
+                        self.defer(trigger=DateTimeTrigger(moment=wait_until), method_name="resume")
                     result = evaluate_sample(conn, client, load_mapping(), mailing,
                                              short_link_base=hook.short_link_base())
                 except WaveError as exc:

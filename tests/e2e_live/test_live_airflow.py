@@ -190,14 +190,18 @@ def test_a_rest_triggered_wave_runs_on_the_scheduler_with_its_import_polled_in_t
     states = live.task_states("sms_campaign_wave", "live_wave")
     assert set(states.values()) == {"success"}, states
     with live.connect() as conn:
-        mailing, status, import_id = conn.execute(
-            "SELECT mailing_name, status, import_id FROM wave_runs WHERE request_key = %s",
-            ("sms_campaign_wave/live_wave",)).fetchone() or (None, None, None)
-    assert status == "completed" and import_id and str(mailing).startswith("LIVE_Reminder_")
+        mailing, status = conn.execute(
+            "SELECT mailing_name, status FROM wave_runs WHERE request_key = %s",
+            ("sms_campaign_wave/live_wave",)).fetchone() or (None, None)
+        imports = conn.execute("SELECT phase, status, import_id IS NOT NULL FROM wave_profile_imports "
+                               "WHERE mailing_name = %s ORDER BY phase DESC", (mailing,)).fetchall()
+    assert status == "completed" and str(mailing).startswith("LIVE_Reminder_")
+    assert imports == [("sample", "completed", True), ("full", "completed", True)]
     counts = sent_per_phone(live.simulator.push.send_counts(), str(mailing))
     assert set(counts) == set(phones) and set(counts.values()) == {1}
     # The import was waited for in the triggerer, not in a worker slot; no secret reached its log.
-    task_dir = live.stack.home / "logs" / "dag_id=sms_campaign_wave" / "run_id=live_wave" / "task_id=update_profiles"
+    run_dir = live.stack.home / "logs" / "dag_id=sms_campaign_wave" / "run_id=live_wave"
+    task_dir = run_dir / "task_id=update_profiles_sample"
     trigger_logs = [p.read_text(errors="replace") for p in task_dir.glob("attempt=*.log.trigger.*.log")]
     assert any("Trigger fired event" in t and "'status': 'Completed'" in t for t in trigger_logs), trigger_logs
     assert "Pausing task as DEFERRED" in (task_dir / "attempt=1.log").read_text(errors="replace")

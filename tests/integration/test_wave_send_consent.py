@@ -22,6 +22,7 @@ from sms_response.mapping import load_mapping
 from sms_response.platform import SmsPlatformClient
 from sms_response.waves.audience import not_sendable
 from sms_response.waves.plan import plan_wave
+from sms_response.waves.profiles import finish_profile_update, start_profile_update
 from sms_response.waves.request import WaveSpec
 from sms_response.waves.sample_gate import evaluate_sample
 from sms_response.waves.send import send_phase
@@ -57,6 +58,16 @@ class RecordingClient(SmsPlatformClient):
     def send_batch(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         self.batches.append([m["phone"] for m in messages])
         return super().send_batch(messages)
+
+
+def push_profiles(conn: Any, client: SmsPlatformClient, mailing: str, phase: str) -> None:
+    """One phase's contact import, started and polled to its end (the wave DAG's update_profiles_<phase>)."""
+    started = start_profile_update(conn, client, mailing, phase)
+    while not started.finished:
+        assert started.import_id is not None
+        status = client.contact_import_status(started.import_id)
+        if status["status"] in ("Completed", "Failed"):
+            started = finish_profile_update(conn, mailing, phase, status)
 
 
 def envelope(i: int, phone: str, kind: int, minute: int) -> dict[str, Any]:
@@ -107,9 +118,11 @@ def test_no_opted_out_number_is_ever_in_a_send_batch(
         for j, who in enumerate(sorted(late_opt_outs)):
             conn.execute("INSERT INTO sms_consent VALUES (%s, 'opted_out', %s, now(), 'STOP', %s) "
                          "ON CONFLICT (phone_e164) DO UPDATE SET status = 'opted_out'", (phones[who], f"late{j}", SOURCE))
+        push_profiles(conn, client, plan.mailing_name, "sample")
         send_phase(conn, client, plan.mailing_name, "sample", now=lambda: AWAKE)
         evaluate_sample(conn, client, load_mapping(), plan.mailing_name, now=lambda: AWAKE,
                         short_link_base="https://t.example/r")
+        push_profiles(conn, client, plan.mailing_name, "full")
         send_phase(conn, client, plan.mailing_name, "full", now=lambda: AWAKE)
         opted_out = opted_at_plan | {phones[i] for i in late_opt_outs}
         sent = {p for batch in client.batches for p in batch}

@@ -73,23 +73,29 @@ def spec(**kw: Any) -> WaveSpec:
     return WaveSpec(**base)
 
 
-def update_profiles(conn: psycopg.Connection[Any], client: SmsPlatformClient, mailing: str) -> int:
-    resource_id = start_profile_update(conn, client, mailing)
+def update_profiles(conn: psycopg.Connection[Any], client: SmsPlatformClient, mailing: str, phase: str) -> int:
+    """One phase's contact import, started and polled to its end; the numbers it dropped as unknown."""
+    started = start_profile_update(conn, client, mailing, phase)
+    if started.finished:
+        return started.dropped_unknown or 0
+    assert started.import_id is not None
     deadline = time.monotonic() + 10
     while True:
-        status = client.contact_import_status(resource_id)
+        status = client.contact_import_status(started.import_id)
         if status["status"] in ("Completed", "Failed"):
-            return finish_profile_update(conn, mailing, status)
+            return finish_profile_update(conn, mailing, phase, status).dropped_unknown or 0
         assert time.monotonic() < deadline, "import never finished"
 
 
 def through_the_sample(conn: psycopg.Connection[Any], client: SmsPlatformClient, key: str, **spec_kw: Any) -> str:
-    """Plan, update profiles, send the sample and pass the gate: what precedes every full send."""
+    """Plan, push the sample's profiles, send the sample, pass the gate, push the rest's profiles: what precedes
+    every full send."""
     mailing = plan_wave(conn, spec(**spec_kw), request_key=key, stamp=STAMP,
                         short_link_base="https://t.example/r").mailing_name
-    update_profiles(conn, client, mailing)
+    update_profiles(conn, client, mailing, "sample")
     send_phase(conn, client, mailing, "sample", now=lambda: ALL_AWAKE)
     evaluate_sample(conn, client, load_mapping(), mailing, now=lambda: ALL_AWAKE, short_link_base="https://t.example/r")
+    update_profiles(conn, client, mailing, "full")
     return mailing
 
 
@@ -164,13 +170,14 @@ def test_a_wave_texts_every_recipient_exactly_once_and_never_the_holdout(
     setup_source(adb, phones, **{"loyalty tier": "gold"})
     plan = plan_wave(adb, spec(holdout_pct=10), request_key="dag/run", stamp=STAMP, short_link_base="https://t.example/r")
     mailing = plan.mailing_name
-    assert update_profiles(adb, client, mailing) == 1
-    assert sim.push.contacts.profile(phones[1])["custom:loyalty_tier"] == "gold"
+    dropped = update_profiles(adb, client, mailing, "sample")
     sample = send_phase(adb, client, mailing, "sample", now=lambda: ALL_AWAKE)
-    assert sample.done and sample.sent == 5
+    assert sample.done and sample.sent == 5 - dropped
     result = evaluate_sample(adb, client, load_mapping(), mailing, now=lambda: ALL_AWAKE + timedelta(hours=2),
                              short_link_base="https://t.example/r")
     assert result.ready and result.passed and result.winner == "A"
+    assert dropped + update_profiles(adb, client, mailing, "full") == 1
+    assert sim.push.contacts.profile(phones[1])["custom:loyalty_tier"] == "gold"
     full = send_phase(adb, client, mailing, "full", now=lambda: ALL_AWAKE)
     state = statuses(adb, mailing)
     assert full.done and full.batches == -(-full.sent // 7)
@@ -251,7 +258,7 @@ def test_a_sample_below_the_threshold_stops_the_wave(
     setup_source(adb, phones)
     mailing = plan_wave(adb, spec(sample_threshold=0.8), request_key="dag/bad", stamp=STAMP,
                         short_link_base="https://t.example/r").mailing_name
-    update_profiles(adb, client, mailing)
+    update_profiles(adb, client, mailing, "sample")
     send_phase(adb, client, mailing, "sample", now=lambda: ALL_AWAKE)
     with pytest.raises(SampleBelowThreshold, match=r"delivery rate 0\.0% \(0/5\) is below the threshold 80\.0%"):
         evaluate_sample(adb, client, load_mapping(), mailing, now=lambda: ALL_AWAKE,
@@ -287,9 +294,10 @@ def test_an_unknown_custom_field_fails_before_anything_is_sent(
     mailing = plan_wave(adb, spec(), request_key="dag/field", stamp=STAMP,
                         short_link_base="https://t.example/r").mailing_name
     with pytest.raises(UnknownCustomField, match="'shoe_size'.*Nothing was sent"):
-        start_profile_update(adb, client, mailing)
+        start_profile_update(adb, client, mailing, "sample")
     assert sends(sim)["total"] == 0
-    assert adb.execute("SELECT import_id FROM wave_runs WHERE mailing_name = %s", (mailing,)).fetchone() == (None,)
+    assert adb.execute("SELECT count(*) FROM wave_profile_imports WHERE mailing_name = %s",
+                       (mailing,)).fetchone() == (0,)
 
 
 def test_the_winning_variant_is_chosen_by_click_rate_and_used_for_the_full_send(
@@ -303,12 +311,13 @@ def test_the_winning_variant_is_chosen_by_click_rate_and_used_for_the_full_send(
     plan = plan_wave(adb, spec(variants=variants, sample_size=40, min_per_variant=15), request_key="dag/ab",
                      stamp=STAMP, short_link_base=sim.base_url + "/r")
     mailing = plan.mailing_name
-    update_profiles(adb, client, mailing)
+    update_profiles(adb, client, mailing, "sample")
     send_phase(adb, client, mailing, "sample", now=lambda: ALL_AWAKE)
     result = evaluate_sample(adb, client, load_mapping(), mailing, now=lambda: ALL_AWAKE + timedelta(hours=3),
                              short_link_base=sim.base_url + "/r")
     assert result.winner == "B", result.winner_reason
     assert result.variant_stats["B"]["successes"] > result.variant_stats["A"]["successes"]
+    update_profiles(adb, client, mailing, "full")
     send_phase(adb, client, mailing, "full", now=lambda: ALL_AWAKE)
     bodies = adb.execute("SELECT variant, message_body FROM wave_recipients WHERE mailing_name = %s AND phase = 'full' "
                          "AND status = 'sent'", (mailing,)).fetchall()

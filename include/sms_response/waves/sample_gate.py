@@ -1,7 +1,9 @@
-"""The sample gate: the sample's delivery rate against the threshold, the winning variant, the full phase's messages.
+"""The sample gate: the sample's reach and delivery rate against the threshold, the winning variant, the full phase.
 
-Below the threshold the wave stops (:class:`SampleBelowThreshold`, status ``sample_failed``): nobody beyond
-the sample is sent. Otherwise the winner's template is rendered for every full-phase recipient.
+Two figures must reach ``sample_threshold``: the share of the sample the platform could reach (its contact import
+minus the numbers it dropped as unknown) and the sample's delivery rate. Below either, the wave stops
+(:class:`SampleBelowThreshold`, status ``sample_failed``): nobody beyond the sample is pushed or sent. Otherwise
+the winner's template is rendered for every full-phase recipient.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sms_response.platform import SmsPlatformClient
 from sms_response.sqlfiles import load_sql
 from sms_response.waves.audience import AudienceMember
 from sms_response.waves.plan import render_message, short_link_row
+from sms_response.waves.profiles import require_profiles_pushed
 from sms_response.waves.request import WaveError, WaveSpec
 from sms_response.waves.store import Conn, require_autocommit, set_status, wave_spec, wave_status
 from sms_response.window import Window
@@ -31,8 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class SampleBelowThreshold(WaveError):
-    """The sample's delivery rate is below the threshold: the wave stops after the sample."""
-
+    """The sample's reach or delivery rate is below the threshold: the wave stops after the sample."""
 
 
 @dataclass
@@ -48,6 +50,7 @@ class SampleResult:
     winner_reason: str | None = None
     variant_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     sample_sent_at: datetime | None = None
+    profile_import: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -58,6 +61,33 @@ class SampleResult:
 def sample_sent_at(conn: Conn, mailing: str) -> datetime | None:
     row = conn.execute(load_sql("wave_sample_sent_at"), {"mailing": mailing}).fetchone()
     return row[0] if row else None
+
+
+def sample_reach(recipients: int, updated: int | None, dropped_unknown: int | None) -> float:
+    """Share of the sample the platform could reach: pushed minus dropped as unknown (at most what it updated)."""
+    if recipients <= 0:
+        return 1.0
+    reachable = recipients - (dropped_unknown or 0)
+    if updated is not None:
+        reachable = min(reachable, updated)
+    return max(reachable, 0) / recipients
+
+
+def check_sample_import(conn: Conn, mailing: str, threshold: float) -> dict[str, Any]:
+    """The sample import's figures; records ``sample_failed`` and raises :class:`SampleBelowThreshold` when it
+    dropped so many numbers that less than ``threshold`` of the sample could be reached."""
+    imp = require_profiles_pushed(conn, mailing, "sample")
+    reach = sample_reach(imp.recipients, imp.updated, imp.dropped_unknown)
+    figures = {"import_id": imp.import_id, "recipients": imp.recipients, "updated": imp.updated,
+               "dropped_unknown": imp.dropped_unknown, "reach": round(reach, 4)}
+    if reach < threshold:
+        reason = (f"the sample's contact import dropped {imp.dropped_unknown} of {imp.recipients} number(s) as "
+                  f"unknown to the platform: only {reach:.1%} of the sample could be reached, below the threshold "
+                  f"{threshold:.1%}; the wave stopped after the sample, nobody else was pushed or sent")
+        with conn.transaction():
+            set_status(conn, mailing, "sample_failed", reason, sample_stats=Jsonb({"profile_import": figures}))
+        raise SampleBelowThreshold(reason)
+    return figures
 
 
 def _responders_by_phone(client: SmsPlatformClient, mapping: EventMapping, mailing: str, start: datetime,
@@ -87,10 +117,11 @@ def evaluate_sample(
     short_link_base: str,
     token: Callable[[], str] = new_token,
 ) -> SampleResult:
-    """Check the sample's delivery rate; pick the winning variant; render the full phase with it.
+    """Check the sample's reach and delivery rate; pick the winning variant; render the full phase with it.
 
     Not ready (``ready=False``) while the platform still reports a sample message as pending.
-    Raises :class:`SampleBelowThreshold` (and records ``sample_failed``) when too few were delivered.
+    Raises :class:`SampleBelowThreshold` (and records ``sample_failed``) when the sample's import dropped too many
+    numbers or too few were delivered.
     """
     require_autocommit(conn)
     spec = wave_spec(conn, mailing)
@@ -99,13 +130,16 @@ def evaluate_sample(
         row = conn.execute(load_sql("wave_gate_outcome"), {"mailing": mailing}).fetchone()
         assert row is not None
         return SampleResult(mailing, True, passed=True, winner=row[0],
-                            variant_stats=(row[1] or {}).get("variants", {}))
+                            variant_stats=(row[1] or {}).get("variants", {}),
+                            profile_import=(row[1] or {}).get("profile_import", {}))
     if status == "sample_failed":
         stored = conn.execute(load_sql("wave_reason"), {"mailing": mailing}).fetchone()
         raise SampleBelowThreshold(str(stored[0] if stored else "sample failed"))
+    imported = check_sample_import(conn, mailing, spec.sample_threshold)
     rows = conn.execute(load_sql("wave_sample_recipients"), {"mailing": mailing}).fetchall()
     if any(r[2] in ("sending", "pending") for r in rows):
-        return SampleResult(mailing, False, pending=sum(r[2] in ("sending", "pending") for r in rows))
+        return SampleResult(mailing, False, pending=sum(r[2] in ("sending", "pending") for r in rows),
+                            profile_import=imported)
     ids = [r[3] for r in rows if r[2] == "sent" and r[3]]
     statuses = client.message_statuses(ids) if ids else {}
     delivered_phones = {r[0] for r in rows if statuses.get(r[3] or "", {}).get("status") == "delivered"}
@@ -113,7 +147,7 @@ def evaluate_sample(
     pending = sum(1 for i in ids if statuses.get(i, {}).get("status") not in final)
     first_sent = min((r[4] for r in rows if r[4] is not None), default=None)
     result = SampleResult(mailing, pending == 0, attempted=len(rows), delivered=len(delivered_phones),
-                          pending=pending, sample_sent_at=first_sent)
+                          pending=pending, sample_sent_at=first_sent, profile_import=imported)
     if pending:
         return result
     rate = len(delivered_phones) / len(rows) if rows else 1.0
@@ -135,7 +169,8 @@ def evaluate_sample(
     result.winner, result.winner_reason = decision.winner, decision.reason
     sample_stats = Jsonb({"delivery_rate": result.delivery_rate, "attempted": len(rows),
                           "delivered": len(delivered_phones), "variants": result.variant_stats,
-                          "winner_reason": decision.reason, "p_value": decision.p_value})
+                          "winner_reason": decision.reason, "p_value": decision.p_value,
+                          "profile_import": imported})
     if not result.passed:
         reason = (f"sample delivery rate {rate:.1%} ({len(delivered_phones)}/{len(rows)}) is below the threshold "
                   f"{spec.sample_threshold:.1%}; the wave stopped after the sample, nobody else was sent")
