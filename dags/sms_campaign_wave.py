@@ -30,7 +30,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from sms_rt_airflow.constants import MAILING_NAME_PATTERN, TAGS_WAVES, default_args
+from sms_response.run_conf import FILE_NAME_PATTERN, RELATION_PATTERN, RESPONSE_TYPES
+from sms_rt_airflow.constants import OPTIONAL_MAILING_NAME_PATTERN, TAGS_WAVES, default_args
 from sms_rt_airflow.operators import ProfileUpdateOperator, SampleGateOperator, WaveSendOperator
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -49,9 +50,43 @@ HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
     params={
         "campaign_code": Param("", type="string", minLength=1, maxLength=40, pattern=r"^[A-Za-z0-9_\-]+$",
                                description="Campaign code (first part of the wave's mailing name)."),
-        "source_mailing": Param("", type="string", pattern=MAILING_NAME_PATTERN,
-                                description="The mailing whose segment this wave follows up."),
-        "segment": Param("non_responders", type="string", enum=["responders", "non_responders"]),
+        "audience_source": Param("segment", type="string", enum=["segment", "view", "query", "list"],
+                                 description="Who the wave goes to: a segment of an earlier mailing, a view, a "
+                                             "saved query or a list file (then the source's fields below)."),
+        "source_mailing": Param("", type="string", pattern=OPTIONAL_MAILING_NAME_PATTERN,
+                                description="Segment source: the mailing whose segment this wave follows up."),
+        "segment": Param("non_responders", type="string", enum=["responders", "non_responders"],
+                         description="Segment source: its responders or non-responders."),
+        "response_types": Param([], type="array", items={"type": "string", "enum": list(RESPONSE_TYPES)},
+                                uniqueItems=True, description="Segment source, responders: only those with a "
+                                                              "response of these types."),
+        "action_names": Param([], type="array", items={"type": "string", "minLength": 1}, uniqueItems=True,
+                              description="Segment source, responders: only those who tapped one of these actions."),
+        "link": Param("", type="string", pattern=r"^([1-9][0-9]{0,2}|https?://\S+)?$",
+                      description="Segment source, responders: only those who clicked this link (its position, "
+                                  "1 for the first, or its URL)."),
+        "variant": Param("", type="string", pattern=r"^[A-Za-z0-9_]{0,32}$",
+                         description="Segment source: only recipients of this A/B variant of the source wave."),
+        "audience_view": Param("", type="string", pattern=RELATION_PATTERN,
+                               description="View source: NAME or SCHEMA.NAME of a view or table."),
+        "audience_query": Param("", type="string", pattern=FILE_NAME_PATTERN,
+                                description="Query source: a saved query, <name>.sql in SMS_RT_QUERY_DIR."),
+        "query_params": Param({}, type="object", description="Query source: values of its %(name)s parameters."),
+        "audience_list_file": Param("", type="string", pattern=FILE_NAME_PATTERN,
+                                    description="List source: a CSV file in SMS_RT_AUDIENCE_DIR."),
+        "consent_policy": Param("opt_in_required", type="string", enum=["opt_in_required", "not_opted_out"],
+                                description="opt_in_required: only phones whose latest consent record is an "
+                                            "opt-in; not_opted_out: any phone not opted out."),
+        "refresh_consent": Param(True, type="boolean",
+                                 description="Load the platform's opt-status export before planning."),
+        "frequency_cap": Param(0, type="integer", minimum=0, maximum=1000,
+                               description="At most this many messages per phone in frequency_days days, across "
+                                           "all waves and campaigns (0: no cap)."),
+        "frequency_days": Param(7, type="integer", minimum=1, maximum=365),
+        "exclude_hard_failures": Param(True, type="boolean",
+                                       description="Leave out phones a send ever hard-failed to."),
+        "exclude_holdout_of": Param("", type="string", pattern=OPTIONAL_MAILING_NAME_PATTERN,
+                                    description="Leave out the holdout of this earlier wave."),
         "wave_name": Param("", type="string", minLength=1, maxLength=60,
                            description="Wave / process-box name, e.g. 'Reminder'."),
         "template": Param("", type="string", minLength=1, maxLength=1000,

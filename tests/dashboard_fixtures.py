@@ -94,11 +94,17 @@ def push_profiles(conn: psycopg.Connection[Any], client: SmsPlatformClient, mail
 def send_wave(conn: psycopg.Connection[Any], client: SmsPlatformClient, short_link_base: str,
               request_key: str, now: Callable[[], datetime]) -> str:
     """Plan, push the sample's profiles, send it, pass the gate, push the rest's and send them (the wave DAG's steps)."""
+    from sms_response.consent.records import parse_opt_status_export
+    from sms_response.consent.store import load_consent
+    from sms_response.phones import PhoneNormaliser
     from sms_response.waves.request import WaveSpec
 
     spec = WaveSpec(campaign_code=CAMPAIGN, wave_name="Reminder", source_mailing=SOURCE, segment="non_responders",
                     variants=VARIANTS, sample_size=20, sample_threshold=0.5, batch_size=50, holdout_pct=20,
                     quiet_start="00:00", quiet_end="23:59", min_per_variant=5)
+    # The platform's opt-status export, as the wave DAG loads it before planning (opt_in_required).
+    load_consent(conn, parse_opt_status_export(client.opt_status(), PhoneNormaliser("US")), "opt-status export",
+                 unit="subscriber")
     mailing = plan_wave(conn, spec, request_key=request_key, stamp=WAVE_AT, short_link_base=short_link_base).mailing_name
     push_profiles(conn, client, mailing, "sample")
     send_phase(conn, client, mailing, "sample", now=now)

@@ -8,7 +8,7 @@ One module per step, so "where is X decided" is one hop:
 * ``audience``: who of them a wave may text (consent policy, exclusions, frequency cap) and the consent guard
   of every batch;
 * ``plan``: holdout, sample and variant assignment, rendered messages and short links;
-* ``profiles``: the contact update import before the first send;
+* ``profiles``: the contact update imports, the sample's first, the rest's after the gate;
 * ``send``: the batched exactly-once send (consent per batch, quiet hours / ``send_after``);
 * ``sample_gate``: the sample's delivery rate and the winning variant;
 * ``report``: a wave's outcome;
