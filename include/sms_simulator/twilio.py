@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,9 +64,11 @@ class ReceiverProcess:
     """``python -m sms_response.adapters.twilio_receiver`` on 127.0.0.1 with an OS-picked port."""
 
     def __init__(self, directory: Path, token: str, *, log_path: Path, port: int = 0,
-                 max_event_age: timedelta | None = None, startup_timeout: float = 30.0) -> None:
+                 max_event_age: timedelta | None = None, extra_args: Sequence[str] = (),
+                 startup_timeout: float = 30.0) -> None:
         self.directory, self.log_path, self.port = directory, log_path, port
         self._token, self._max_age, self._timeout = token, max_event_age, startup_timeout
+        self._extra_args = list(extra_args)
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -78,6 +80,7 @@ class ReceiverProcess:
                "--port", str(self.port)]
         if self._max_age is not None:
             cmd += ["--max-event-age", str(self._max_age.total_seconds())]
+        cmd += self._extra_args
         env = {**os.environ, TOKEN_ENV: self._token}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a", encoding="utf-8") as log_file:
