@@ -299,7 +299,9 @@ class Renderer:
             return
         hour = min(w.hour_us for w in firsts)
         for w in [w for w in firsts if w.hour_us == hour]:
-            self.out.append(Written(w.event_type, w.hour_us, 2, dict(w.record), "redelivered"))
+            # a malformed record written twice is rejected twice (it never made it into the tables)
+            role = "malformed" if w.role == "malformed" else "redelivered"
+            self.out.append(Written(w.event_type, w.hour_us, 2, dict(w.record), role))
 
     def _write(self, event_type: str, hour: int, rec: dict[str, Any], role: str,
                expected: dict[str, Any] | None = None, batch: int = 0) -> None:

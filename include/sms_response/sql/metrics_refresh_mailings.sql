@@ -25,7 +25,8 @@ SELECT i.event_id, i.mailing_name, i.phone_e164, i.interacted_at, i.interaction_
        i.action_name, i.reply_text, i.keyword, coalesce(i.conversion_value, 0) AS conversion_value
 FROM sms_interactions i
 WHERE i.mailing_name = ANY (%(mailings)s)
-  AND i.load_id IN (SELECT load_id FROM mx_published);
+  AND i.load_id IN (SELECT load_id FROM mx_published)
+  AND i.suspected_bot_click IS NOT TRUE;  -- a suspected bot's click is kept in the table, never counted
 
 ANALYZE mx_inter;
 

@@ -38,7 +38,7 @@ WHERE NOT EXISTS (SELECT 1 FROM hard_failed f WHERE f.phone_e164 = d.phone_e164)
 
 ANALYZE segment_refresh_sends;
 
--- 2. Qualifying responses per phone: click, reply, action or conversion of this mailing within
+-- 2. Qualifying responses per phone: click (not a suspected bot's), reply, action or conversion of this mailing within
 --    [sent_at, sent_at + response_window), at an instant when the phone was not opted out (the
 --    latest published opt_out/opt_in of the phone, any mailing, at or before it is not an opt_out).
 CREATE TEMP TABLE segment_refresh_responses ON COMMIT DROP AS
@@ -51,6 +51,7 @@ JOIN sms_interactions i
   ON i.phone_e164 = e.phone_e164
  AND i.mailing_name = %(mailing)s
  AND i.interaction_type IN ('click', 'reply', 'action', 'conversion')
+ AND i.suspected_bot_click IS NOT TRUE
  AND i.interacted_at >= e.sent_at
  AND i.interacted_at < e.sent_at + %(response_window)s::interval
 WHERE i.load_id IN (SELECT load_id FROM load_log WHERE status = 'published')

@@ -19,6 +19,7 @@ WHERE m.mailing_name = %(source)s
       WHERE i.mailing_name = %(source)s
         AND i.phone_e164 = m.phone_e164
         AND i.interaction_type IN ('click', 'reply', 'action', 'conversion')
+        AND i.suspected_bot_click IS NOT TRUE
         AND i.load_id IN (SELECT load_id FROM load_log WHERE status = 'published')
         AND (cardinality(%(types)s::text[]) = 0 OR i.interaction_type = ANY (%(types)s::text[]))
         AND (cardinality(%(actions)s::text[]) = 0
