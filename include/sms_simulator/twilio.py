@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,12 +32,14 @@ from typing import Any
 
 import requests
 
+from .clock import parse_aware, to_us
 from .records import Fact
 from .server import SimulatorServer
 from .twilio_render import (
     ACCOUNT_SID,
     STATUS_SCHEMA,
     STATUS_TYPE,
+    PlannedMessage,
     TwilioQuirks,
     TwilioRenderer,
     TwilioRendering,
@@ -148,12 +150,13 @@ class PushReport:
     stored: int = 0
     refused_then_retried: int = 0
     forged: int = 0
+    pending: int = 0  # events whose time has not come yet
 
 
-def forged_events(rendering: TwilioRendering, rng: Random, n: int) -> list[dict[str, Any]]:
+def forged_events(messages: Sequence[PlannedMessage], rng: Random, n: int) -> list[dict[str, Any]]:
     """Delivered statuses of messages nobody sent, to real phones: what a forger would post."""
     out = []
-    for m in rng.sample(rendering.messages, min(n, len(rendering.messages))):
+    for m in rng.sample(list(messages), min(n, len(messages))):
         fake = sid("SM", "forged", m.sid)
         at = datetime.fromtimestamp(m.terminal_us / 1e6, UTC).isoformat(timespec="milliseconds")
         out.append({"specversion": "1.0", "type": STATUS_TYPE + "delivered", "source": f"/{ACCOUNT_SID}",
@@ -165,11 +168,10 @@ def forged_events(rendering: TwilioRendering, rng: Random, n: int) -> list[dict[
     return out
 
 
-def push(pusher: Pusher, rendering: TwilioRendering, *, seed: int = 5, batch_size: int = 40,
-         bad_signature_share: float = 0.1, forged_batches: int = 2) -> PushReport:
-    """Every delivery of ``rendering``, shuffled, in signed batches; raises unless each good batch is stored."""
-    rng = Random(seed)
-    deliveries = deliveries_of(rendering)
+def push(pusher: Pusher, deliveries: list[dict[str, Any]], *, rng: Random, forge_from: Sequence[PlannedMessage] = (),
+         batch_size: int = 40, bad_signature_share: float = 0.1, forged_batches: int = 2) -> PushReport:
+    """``deliveries`` shuffled, in signed batches (raises unless each is stored); then forged batches."""
+    deliveries = list(deliveries)
     rng.shuffle(deliveries)
     report = PushReport()
     for first in range(0, len(deliveries), batch_size):
@@ -184,37 +186,54 @@ def push(pusher: Pusher, rendering: TwilioRendering, *, seed: int = 5, batch_siz
             raise RuntimeError(f"the receiver did not store a signed batch: HTTP {resp.status_code} {resp.text[:200]}")
         report.batches += 1
         report.stored += len(batch)
-    for _ in range(forged_batches if rendering.messages else 0):
-        resp = pusher.post(forged_events(rendering, rng, 3), signed_with=secrets.token_urlsafe(12))
+    for _ in range(forged_batches if forge_from else 0):
+        resp = pusher.post(forged_events(forge_from, rng, 3), signed_with=secrets.token_urlsafe(12))
         if resp.status_code != 403:
             raise RuntimeError(f"the receiver accepted a forged batch: HTTP {resp.status_code}")
         report.forged += 1
     return report
 
 
+def due_us(event: dict[str, Any]) -> int:
+    """When Twilio would push an event: at its own time (CloudEvent time, else the data's timestamp)."""
+    data = event.get("data") or {}
+    for value in (event.get("time"), data.get("timestamp"), data.get("click_time")):
+        if isinstance(value, str):
+            return to_us(parse_aware(value.replace("Z", "+00:00")))
+    raise ValueError(f"event {event.get('id')} has no time")
+
+
 class TwilioFeed:
     """Renders and pushes the platform's published facts not pushed yet; keeps the whole rendering (the truth)."""
 
     def __init__(self, sim: SimulatorServer, pusher: Pusher, services_file: Path,
-                 quirks: TwilioQuirks | None = None) -> None:
+                 quirks: TwilioQuirks | None = None, clock: Callable[[], datetime] | None = None) -> None:
         self.sim, self.pusher, self.services_file = sim, pusher, services_file
+        self.clock = clock or (lambda: datetime.now(UTC))  # what "now" is for Twilio: events due by then go out
         self.quirks = quirks or TwilioQuirks()
         self.renderer = TwilioRenderer(self.quirks)
         self.rendering = TwilioRendering()
         self.reports: list[PushReport] = []
         self._done: set[str] = set()
+        self._pending: list[tuple[int, dict[str, Any]]] = []  # (due, delivery) not pushed yet
         self._lock = threading.Lock()
 
     def sync(self) -> PushReport:
         with self._lock:
             new: list[Fact] = [f for f in self.sim.state.published_facts() if f.event.event_id not in self._done]
             part = self.renderer.render(new)
-            self._write_services({f.event.mailing for f in new})
-            report = push(self.pusher, part, seed=self.quirks.seed + len(self.reports))
             self._done.update(f.event.event_id for f in new)
             for name in ("events", "messages", "interactions", "not_rendered", "rendered_facts"):
                 getattr(self.rendering, name).extend(getattr(part, name))
             self.rendering.deliveries.update(part.deliveries)
+            self._write_services({f.event.mailing for f in new})
+            # Twilio pushes an event when it happens: what lies ahead (a wave's receipts, replies) waits.
+            self._pending += [(due_us(ev), ev) for ev in deliveries_of(part)]
+            now = to_us(self.clock())
+            due = [ev for at, ev in self._pending if at <= now]
+            self._pending = [(at, ev) for at, ev in self._pending if at > now]
+            report = push(self.pusher, due, rng=Random(self.quirks.seed + len(self.reports)), forge_from=part.messages)
+            report.pending = len(self._pending)
             self.reports.append(report)
             return report
 
@@ -229,9 +248,17 @@ class TwilioFeed:
         os.replace(tmp, self.services_file)
 
 
-def connection(events_dir: Path, services_file: Path, host: str, port: int) -> dict[str, Any]:
-    """``AIRFLOW_CONN_SMS_PLATFORM`` for the Twilio adapter (no secret: the receiver holds the Auth Token)."""
-    return {"conn_type": "http", "host": host, "port": port, "schema": "http", "login": "", "password": "",
+def connection(events_dir: Path, services_file: Path, sim: SimulatorServer,
+               receiver: ReceiverProcess) -> dict[str, Any]:
+    """``AIRFLOW_CONN_SMS_PLATFORM`` for the Twilio adapter. Events come from the receiver's files (the receiver
+    holds the Auth Token); host, port and password stay the simulator's API when it is serving, so campaign
+    waves keep sending through it (the package does not speak Twilio's Messages API)."""
+    try:
+        host, port = sim.base_url.removeprefix("http://").rsplit(":", 1)
+        password = sim.runtime.token
+    except RuntimeError:  # not serving: only its published facts were used
+        host, port, password = "127.0.0.1", str(receiver.port), ""
+    return {"conn_type": "http", "host": host, "port": int(port), "schema": "http", "login": "", "password": password,
             "extra": {"platform": "twilio", "events_dir": str(events_dir),
                       "mailing_services_file": str(services_file), "lookback_hours": 24}}
 
@@ -274,7 +301,7 @@ def running(sim: SimulatorServer, workdir: Path, *, quirks: TwilioQuirks | None 
             follower = threading.Thread(target=follow, args=(follow_seconds,), name="twilio-feed", daemon=True)
             follower.start()
         try:
-            yield TwilioRun(rec, feed, connection(events_dir, services_file, "127.0.0.1", rec.port))
+            yield TwilioRun(rec, feed, connection(events_dir, services_file, sim, rec))
         finally:
             stop.set()
             if follower is not None:
