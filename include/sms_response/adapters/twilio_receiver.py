@@ -124,6 +124,9 @@ def create_app(config: ReceiverConfig, clock: Callable[[], datetime] | None = No
     async def receive(request: Request) -> JSONResponse:
         peer = request.client.host if request.client else "?"
         try:
+            declared = request.headers.get("content-length", "0")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before it is read
+                raise Refused(413, f"body of {declared} bytes is larger than {MAX_BODY_BYTES}")
             raw = await request.body()
             if len(raw) > MAX_BODY_BYTES:
                 raise Refused(413, f"body of {len(raw)} bytes is larger than {MAX_BODY_BYTES}")
