@@ -78,9 +78,14 @@ def start(
     max_records: int = 500,
     quirks: ListingQuirks | None = None,
     mailing_attribute: str = "campaignName",
+    next_as_link: bool = False,
     extra: Mapping[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Serve ``sim``'s records as UBX event files (written under ``workdir``) until the block ends.
+
+    ``period`` and ``max_records`` cut the files, ``quirks`` shape the listing, ``mailing_attribute`` is
+    where the unique mailing name travels, ``next_as_link`` makes a list page's ``next`` the path of the
+    next page instead of a cursor.
 
     Yields the ``sms_platform`` connection (``conn_type``, ``host``, ``port``, ``schema``, ``login``,
     ``password`` = the endpoint's authentication key, ``extra`` with ``platform: ubx`` plus ``extra``).
@@ -91,7 +96,7 @@ def start(
     files = UbxFiles(sim.state, Path(workdir) / "ubx-eventfiles", shape, period=period, max_records=max_records,
                      quirks=quirks or ListingQuirks())
     auth_key = secrets.token_urlsafe(24)
-    app = create_ubx_app(files, auth_key, sim.runtime.decider)
+    app = create_ubx_app(files, auth_key, sim.runtime.decider, next_as_link=next_as_link)
     with _serve(app) as port:
         ubx_extra: dict[str, Any] = {"platform": "ubx", **(extra or {})}
         if mailing_attribute != "campaignName":

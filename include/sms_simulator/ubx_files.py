@@ -153,14 +153,17 @@ class UbxFiles:
         out.sort(key=lambda item: item[0])
         return out
 
-    def list_page(self, limit: int, cursor: str | None = None, offset: int | None = None) -> dict[str, Any]:
-        """One page of the listing: keyset ``cursor`` paging (answer carries ``next``), or ``offset``."""
-        if not 1 <= limit <= 5000:
+    def list_page(self, limit: int | None, cursor: str | None = None, offset: int | None = None) -> dict[str, Any]:
+        """One page of the listing: keyset ``cursor`` paging (answer carries ``next``), or ``offset``; every
+        entry at once when ``limit`` is None."""
+        if limit is not None and not 1 <= limit <= 5000:
             raise PageError("limit must be between 1 and 5000")
         with self._lock:
             self._list_requests += 1
             self._seal()
             items = self._entries()
+        if limit is None:
+            return {"eventFiles": [entry for _, entry in items], "next": None}
         if offset is not None:
             if offset < 0:
                 raise PageError("offset must be >= 0")

@@ -1,7 +1,8 @@
 """HTTP face of a simulated UBX (Acoustic Exchange) subscriber endpoint.
 
 * ``GET /v1/eventfiles[?limit=&cursor=|&offset=]``: the endpoint's event files, bearer-protected (the
-  endpoint's authentication key); keyset paging by ``cursor`` (the answer's ``next``), or ``offset``.
+  endpoint's authentication key); keyset paging by ``cursor`` (the answer's ``next``, a cursor or, with
+  ``next_as_link``, the path of the next page), or ``offset``; without any of them, every file at once.
   Answer: ``{"eventFiles": [{"fileName", "created", "size", "eventCount"}], "next": …}``.
 * ``GET /v1/eventfiles/{fileName}``: one event file, a JSON array of event notifications; 404 for an
   unknown file, 410 for one the platform no longer keeps.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -64,7 +66,9 @@ def _int(raw: str | None, name: str, default: int | None) -> int | None:
         raise PageError(f"{name} must be an integer") from exc
 
 
-def ubx_router(files: UbxFiles, authorized: Callable[[Request], bool], decider: FaultDecider) -> APIRouter:
+def ubx_router(
+    files: UbxFiles, authorized: Callable[[Request], bool], decider: FaultDecider, *, next_as_link: bool = False
+) -> APIRouter:
     router = APIRouter()
 
     @router.get("/v1/eventfiles")
@@ -73,11 +77,14 @@ def ubx_router(files: UbxFiles, authorized: Callable[[Request], bool], decider: 
             return error(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
         params = request.query_params
         try:
-            limit = _int(params.get("limit"), "limit", DEFAULT_LIST_LIMIT) or DEFAULT_LIST_LIMIT
             offset = _int(params.get("offset"), "offset", None)
+            paged = offset is not None or "cursor" in params
+            limit = _int(params.get("limit"), "limit", DEFAULT_LIST_LIMIT if paged else None)
             page = await run_in_threadpool(files.list_page, limit, params.get("cursor") or None, offset)
         except PageError as exc:
             return error(400, str(exc))
+        if next_as_link and page.get("next"):
+            page["next"] = f"/v1/eventfiles?{urlencode({'limit': limit, 'cursor': page['next']})}"
         key = f"ubx-list|{limit}|{params.get('cursor') or ''}|{offset}"
         return await _faulted(decider, key, lambda: dumps(page).encode())
 
@@ -110,13 +117,13 @@ def ubx_router(files: UbxFiles, authorized: Callable[[Request], bool], decider: 
     return router
 
 
-def create_ubx_app(files: UbxFiles, auth_key: str, decider: FaultDecider) -> FastAPI:
+def create_ubx_app(files: UbxFiles, auth_key: str, decider: FaultDecider, *, next_as_link: bool = False) -> FastAPI:
     """The endpoint's app; ``auth_key`` is the endpoint's authentication key (a bearer token)."""
     if not auth_key:
         raise ValueError("a non-empty authentication key is required")
     install_log_filter()
     app = FastAPI(title="UBX endpoint simulator", docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(ubx_router(files, BearerAuth(auth_key), decider))
+    app.include_router(ubx_router(files, BearerAuth(auth_key), decider, next_as_link=next_as_link))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

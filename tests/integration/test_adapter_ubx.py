@@ -110,10 +110,16 @@ def test_each_window_lands_the_facts_the_event_api_serves(
                                         "mobileNumber", "phoneNumber")), names
 
 
-@pytest.mark.parametrize("paging", ["cursor", "offset"])
+@pytest.mark.parametrize(("paging", "next_as_link"), [("cursor", False), ("cursor", True), ("offset", False),
+                                                     ("none", False)])
 def test_a_file_listed_twice_or_again_after_its_download_lands_once(
-    sim: SimulatorServer, endpoint: dict[str, Any], tmp_path: Path, paging: str
+    sim: SimulatorServer, tmp_path: Path, paging: str, next_as_link: bool
 ) -> None:
+    with ubx.start(sim, tmp_path / "endpoint", next_as_link=next_as_link) as endpoint:
+        check_listing_quirks(sim, endpoint, tmp_path, paging)
+
+
+def check_listing_quirks(sim: SimulatorServer, endpoint: dict[str, Any], tmp_path: Path, paging: str) -> None:
     src = source(endpoint, tmp_path, ubx_paging=paging, ubx_page_size=7)
     try:
         first = list(src.http.list_files())
