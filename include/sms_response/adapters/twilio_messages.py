@@ -131,7 +131,7 @@ class Message:
             attrs.append(attr("campaignCode", campaign.strip()))
         attrs += [attr("deliveryStatus", "delivered" if final.status == "read" else final.status),
                   attr("statusCode", str(code if code is not None else 0), "number")]
-        body, parts = text(final.data, "body") or self.field("body"), segments(self.field("numberOfSegments", final))
+        body, parts = self.field("body", final), segments(self.field("numberOfSegments", final))
         if body is not None:
             attrs.append(attr("messageBody", str(body)))
         if parts is not None:
