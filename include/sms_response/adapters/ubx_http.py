@@ -123,7 +123,11 @@ class UbxHttp:
 
     def _list_page(self, url: str, params: dict[str, str] | None) -> Any:
         def fetch() -> Any:
-            body, _ = self._get(url, params)
+            try:
+                body, _ = self._get(url, params)
+            except FileGone as exc:
+                raise PlatformError(f"the UBX list of event files is not there ({exc}); check the extra "
+                                    "ubx_list_path and the connection's host") from exc
             try:
                 return json.loads(body)
             except ValueError as exc:
