@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,10 +176,17 @@ def iter_envelopes(directory: Path, manifest: Manifest) -> Iterator[tuple[str, i
                 f"window {manifest.window_id}: {part.name} does not match its manifest sha256; "
                 "the landing files were modified — re-run download_events for this window"
             )
-        for lineno, line in enumerate(gzip.decompress(data).splitlines()):
-            try:
-                yield part.name, lineno, json.loads(line)
-            except ValueError:
-                # The downloader wrote valid JSON; a broken line here is corruption, but it still
-                # counts as one record and is quarantined rather than lost.
-                yield part.name, lineno, {"__unparseable_line__": line.decode("utf-8", "replace")}
+        # Decompressed line by line: a part is never held uncompressed (memory flat in the part's size too).
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as lines:
+            yield from _envelopes_of(part.name, lines)
+
+
+def _envelopes_of(name: str, lines: Iterable[bytes]) -> Iterator[tuple[str, int, Any]]:
+    for lineno, raw in enumerate(lines):
+        line = raw.rstrip(b"\r\n")
+        try:
+            yield name, lineno, json.loads(line)
+        except ValueError:
+            # The downloader wrote valid JSON; a broken line here is corruption, but it still
+            # counts as one record and is quarantined rather than lost.
+            yield name, lineno, {"__unparseable_line__": line.decode("utf-8", "replace")}

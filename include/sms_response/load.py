@@ -1,7 +1,8 @@
 """Import one window's landing files into the response tables (the ``eventsImport`` step).
 
-One transaction per window: delete what the window loaded before, COPY the normalised rows
-into staging tables, move new event_ids into the partitioned event tables (set-based), quarantine
+One transaction per window: stream the normalised rows into staging tables (COPY in chunks, memory flat
+in the window's size: :mod:`sms_response.staging`), delete what the window loaded before, move new
+event_ids into the partitioned event tables (set-based, first occurrence within the window), quarantine
 rejects, upsert mailings, recompute consent for the touched phones and record the reconciliation
 in ``load_log``. A rerun therefore converges to the same tables.
 """
@@ -22,11 +23,10 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from sms_response.errors import MappingError, ReconciliationError
-from sms_response.events import EventRow, Normaliser, Reject
-from sms_response.landing import Manifest, iter_envelopes, read_manifest
+from sms_response.landing import Manifest, read_manifest
 from sms_response.mapping import CodeMapping, Mapping
-from sms_response.phones import PhoneNormaliser
 from sms_response.sqlfiles import load_sql, sql_statements
+from sms_response.staging import REJECT_COLUMNS, REJECT_STAGE, StagedWindow, stage_name, stage_window
 from sms_response.window import Window
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ Conn = psycopg.Connection[TupleRow]
 
 # Serialises window imports: they share event_index and sms_consent, and a load takes seconds.
 _LOAD_LOCK_KEY = 0x5D5_0002
-PROGRESS_EVERY_RECORDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -105,64 +104,6 @@ def check_mapping_against_tables(conn: Conn, schema: str, mapping: Mapping) -> N
             )
 
 
-def _copy_rows(conn: Conn, table: str, columns: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> int:
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    n = 0
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        for row in rows:
-            copy.write_row(row)
-            n += 1
-    return n
-
-
-class _WindowRows:
-    """Normalised rows of a window, de-duplicated by event_id within the window."""
-
-    def __init__(self) -> None:
-        self.by_code: dict[str, list[tuple[object, ...]]] = {}
-        self.rejects: list[Reject] = []
-        self.seen: set[str] = set()
-        self.duplicates_in_window = 0
-        self.opt_phones: set[str] = set()
-        self.records = 0
-
-    def add(self, item: EventRow | Reject) -> None:
-        self.records += 1
-        if isinstance(item, Reject):
-            self.rejects.append(item)
-            return
-        if item.event_id in self.seen:
-            self.duplicates_in_window += 1
-            return
-        self.seen.add(item.event_id)
-        self.by_code.setdefault(item.code, []).append(item.values)
-        if item.interaction_type in ("opt_out", "opt_in"):
-            self.opt_phones.add(item.phone_e164)
-
-
-def _normalise_window(
-    directory: Path, manifest: Manifest, window: Window, mapping: Mapping, region: str
-) -> _WindowRows:
-    normaliser = Normaliser(mapping, window, window.id, PhoneNormaliser(region))
-    rows = _WindowRows()
-    started = time.monotonic()
-    next_log = PROGRESS_EVERY_RECORDS
-    for part, lineno, envelope in iter_envelopes(directory, manifest):
-        for item in normaliser.normalise(envelope, f"{part}:{lineno}"):
-            rows.add(item)
-        if rows.records >= next_log:
-            el = time.monotonic() - started
-            log.info("window %s: normalised %d records (%.0f/s)", window.id, rows.records, rows.records / el)
-            next_log += PROGRESS_EVERY_RECORDS
-    log.info(
-        "window %s: %d records normalised, %d distinct phones, %.2f s",
-        window.id, rows.records, normaliser.phones.distinct_seen, time.monotonic() - started,
-    )
-    return rows
-
-
 def import_window(
     conn: Conn,
     schema: str,
@@ -177,12 +118,14 @@ def import_window(
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     directory, manifest = read_manifest(landing_root, window.id)
-    rows = _normalise_window(directory, manifest, window, mapping, default_region)
     load_id = window.id
 
     try:
         with conn.transaction():
-            result = _load(conn, schema, window, mapping, manifest, rows, run_id, started_at, t0)
+            check_mapping_against_tables(conn, schema, mapping)
+            # Streamed into temporary staging tables before the load lock is taken: windows normalise in parallel.
+            staged = stage_window(conn, directory, manifest, window, mapping, default_region)
+            result = _load(conn, schema, window, mapping, manifest, staged, run_id, started_at, t0)
     except ReconciliationError as exc:
         # The data of the failed attempt is rolled back; its log row says why.
         with conn.transaction():
@@ -203,12 +146,11 @@ def import_window(
 
 
 def _load(
-    conn: Conn, schema: str, window: Window, mapping: Mapping, manifest: Manifest, rows: _WindowRows,
+    conn: Conn, schema: str, window: Window, mapping: Mapping, manifest: Manifest, staged: StagedWindow,
     run_id: str | None, started_at: datetime, t0: float,
 ) -> LoadResult:
     load_id = window.id
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK_KEY,))
-    check_mapping_against_tables(conn, schema, mapping)
     old_opt = conn.execute(
         "SELECT DISTINCT phone_e164 FROM sms_interactions "
         "WHERE load_id = %s AND interaction_type IN ('opt_out', 'opt_in')",
@@ -220,30 +162,29 @@ def _load(
         conn.execute(stmt, {"load_id": load_id})
 
     imported: dict[str, int] = {}
+    in_window_dups = 0
     partitions: list[str] = []
     given_up: set[str] = set()
     for code, cmap in mapping.codes.items():
-        staged = rows.by_code.get(code, [])
         imported[code] = 0
-        if not staged:
+        if not staged.staged.get(code):
             continue
-        imported[code], taken_from = _stage_and_insert(conn, cmap, staged, partitions, window, load_id)
+        imported[code], dups, taken_from = _insert_staged(conn, cmap, partitions, window, load_id)
+        in_window_dups += dups
         given_up |= taken_from
     if given_up:
         conn.execute(load_sql("recount_load_units"), {"load_ids": sorted(given_up)})
         log.info("window %s took over re-delivered events from later window(s) %s", load_id, sorted(given_up))
 
-    _copy_rows(
-        conn, "event_rejects", ("load_id", "position", "reason", "raw"),
-        ((load_id, r.position, r.reason, r.raw) for r in rows.rejects),
-    )
+    conn.execute(sql.SQL("INSERT INTO event_rejects ({cols}) SELECT {cols} FROM {stage}").format(
+        cols=sql.SQL(", ").join(map(sql.Identifier, REJECT_COLUMNS)), stage=sql.Identifier(REJECT_STAGE)))
     conn.execute(load_sql("upsert_mailings"), {"load_id": load_id})
-    phones = sorted(rows.opt_phones | {r[0] for r in old_opt if isinstance(r[0], str)})
+    phones = sorted(staged.opt_phones | {r[0] for r in old_opt if isinstance(r[0], str)})
     if phones:
         conn.execute(load_sql("refresh_consent"), {"phones": phones})
     mailings = [str(r[0]) for r in conn.execute(load_sql("window_mailings"), {"load_id": load_id}).fetchall()]
 
-    total_staged = sum(len(v) for v in rows.by_code.values())
+    total_staged = sum(staged.staged.values())
     total_imported = sum(imported.values())
     result = LoadResult(
         load_id=load_id,
@@ -253,9 +194,9 @@ def _load(
         imported=total_imported,
         imported_sent=imported.get("sentSMS", 0),
         imported_interactions=imported.get("interactedSMS", 0),
-        duplicates=rows.duplicates_in_window + (total_staged - total_imported),
-        duplicates_in_window=rows.duplicates_in_window,
-        rejected=len(rows.rejects),
+        duplicates=total_staged - total_imported,
+        duplicates_in_window=in_window_dups,
+        rejected=staged.rejected,
         late=_count_late(conn, load_id),
         mailings=[str(m) for m in mailings],
         partitions_created=partitions,
@@ -278,35 +219,25 @@ def _count_late(conn: Conn, load_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _stage_and_insert(
-    conn: Conn, cmap: CodeMapping, staged: list[tuple[object, ...]], partitions: list[str], window: Window,
-    load_id: str,
-) -> tuple[int, set[str]]:
-    """Insert the staged rows not loaded before; returns their number and the later load units this
-    window took re-delivered events from (earliest window wins)."""
-    stage = f"stage_{cmap.table}"
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
-            sql.Identifier(stage), sql.Identifier(cmap.table)
-        )
-    )
-    _copy_rows(conn, stage, cmap.copy_columns, staged)
-    time_idx = cmap.copy_columns.index(cmap.time_column)
-    months = {month_bounds(ts)[0] for r in staged if isinstance(ts := r[time_idx], datetime)}
-    partitions.extend(ensure_partitions(conn, cmap.table, months))
-    take_over = sql.SQL(load_sql("take_over_events")).format(target=sql.Identifier(cmap.table),
-                                                             stage=sql.Identifier(stage))
+def _insert_staged(
+    conn: Conn, cmap: CodeMapping, partitions: list[str], window: Window, load_id: str,
+) -> tuple[int, int, set[str]]:
+    """Move the staged rows not loaded before into the event table (the first occurrence of an event_id in the
+    window); returns their number, the in-window duplicates and the later load units this window took
+    re-delivered events from (earliest window wins)."""
+    stage = sql.Identifier(stage_name(cmap))
+    time_column = sql.Identifier(cmap.time_column)
+    months = conn.execute(sql.SQL(load_sql("staged_months")).format(stage=stage, time_column=time_column)).fetchall()
+    partitions.extend(ensure_partitions(conn, cmap.table, [m.astimezone(UTC) for (m,) in months]))
+    dups_row = conn.execute(sql.SQL("SELECT count(*) - count(DISTINCT event_id) FROM {}").format(stage)).fetchone()
+    take_over = sql.SQL(load_sql("take_over_events")).format(target=sql.Identifier(cmap.table), stage=stage)
     taken_from = {str(r[0]) for r in conn.execute(
         take_over, {"code": cmap.code, "window_start": window.start, "load_id": load_id}).fetchall()}
     cols = sql.SQL(", ").join(map(sql.Identifier, cmap.copy_columns))
     stmt = sql.SQL(load_sql("insert_new_events")).format(
-        target=sql.Identifier(cmap.table),
-        stage=sql.Identifier(stage),
-        time_column=sql.Identifier(cmap.time_column),
-        columns=cols,
-    )
+        target=sql.Identifier(cmap.table), stage=stage, time_column=time_column, columns=cols)
     cur = conn.execute(stmt, {"code": cmap.code})
-    return cur.rowcount, taken_from
+    return cur.rowcount, int(dups_row[0]) if dups_row else 0, taken_from
 
 
 def _record(
