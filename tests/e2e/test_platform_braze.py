@@ -17,7 +17,8 @@ from psycopg.rows import TupleRow
 
 from sms_response.report import fingerprint, reconciliation
 
-pytestmark = pytest.mark.e2e
+# Adapter-specific: the importer's behaviour on both servers is covered by the other suites.
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 START = datetime.fromisoformat("2026-11-20T09:00:00+00:00")
 H = timedelta(hours=1)
 REST = {"window_start": "2026-11-20T13:00:00Z", "window_end": "2026-11-24T00:00:00Z"}

@@ -29,7 +29,8 @@ from sms_simulator import SimulatorConfig, SimulatorServer, build_state
 from sms_simulator.twilio import TwilioRun, running
 from sms_simulator.twilio_truth import interaction_rows, metrics, segment_truth, sent_rows, window_counts
 
-pytestmark = pytest.mark.e2e
+# Adapter-specific: the importer's behaviour on both servers is covered by the other suites.
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 START = datetime(2026, 11, 20, 9, tzinfo=UTC)
 H = timedelta(hours=1)
 # Both blasts (09:00 and 11:00), receipts that straddle 10:00, and the tail of late replies and clicks.

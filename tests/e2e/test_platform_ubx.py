@@ -23,7 +23,8 @@ from psycopg.rows import TupleRow
 from sms_response.report import fingerprint, reconciliation
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state, ubx
 
-pytestmark = pytest.mark.e2e
+# Adapter-specific: the importer's behaviour on both servers is covered by the other suites.
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 START = datetime(2026, 11, 20, 9, tzinfo=UTC)
 END = datetime(2026, 11, 24, tzinfo=UTC)  # after the campaign's last late event
 H = timedelta(hours=1)
