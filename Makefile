@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Second integration pass against an external server (CI sets this to the machine's PostgreSQL).
 SMS_RT_TEST_DATABASE_URL ?=
+# Whose transport `make demo` tracks over: simulator (its event API), ubx, twilio or braze.
+PLATFORM ?= simulator
 
 .PHONY: demo test lint unit venv constraints clean stop
 
@@ -20,7 +22,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py --platform $(PLATFORM)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,6 +17,14 @@
    holdout is registered with the platform (some of it converts by other paths), and the wave's
    report shows its A/B variants, the sample gate's decision and the lift over the holdout.
 
+`--platform ubx|twilio|braze` (`make demo PLATFORM=…`) runs the same demo over that platform's transport:
+`python -m sms_simulator platform` serves the simulator and the platform (UBX event files, Twilio Event Streams
+pushed to the receiver, Braze Currents Avro in a loopback S3) and prints the `sms_platform` connection. The
+windows, the rerun and the segments go through the platform's adapter; the truth checks use the platform's own
+truth where it cannot carry everything the model has (`/sim/truth/twilio|braze*`); the wave still sends
+through the simulator's push API (the UBX and Braze connections point at event files, so `sms_campaign_wave`
+gets the simulator's connection there).
+
 Run it again: on the embedded server each demo starts from a fresh schema (the demo's sandbox;
 an external SMS_RT_DATABASE_URL is never dropped), and the tables after the campaign windows are
 compared with the previous demo's at the same point (`.local/demo-checkpoint.json`): the same
@@ -25,9 +33,11 @@ windows give the same tables. The wave is new each run (its mailing name carries
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,6 +46,7 @@ import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from airflow_env import REPO, airflow_env
@@ -77,7 +88,55 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+class Platform:
+    """Where the demo's facts come from: the simulator's event API, or a real platform's transport."""
+
+    def __init__(self, name: str, base: str) -> None:
+        self.name, self.base = name, base
+
+    @property
+    def default(self) -> bool:
+        return self.name == "simulator"
+
+    @property
+    def own_truth(self) -> bool:
+        """Twilio and Braze cannot carry everything the model has: their truth is served apart."""
+        return self.name in ("twilio", "braze")
+
+    def truth(self, what: str = "") -> str:
+        """The truth route: the simulator's, or the platform's own (``/sim/truth/<platform>…``)."""
+        if self.own_truth:
+            return f"{self.base}/sim/truth/{self.name}" + (f"/{what}" if what else "")
+        return f"{self.base}/sim/truth" + (f"/{what}" if what else "")
+
+    @property
+    def whose(self) -> str:
+        return "the simulator's truth" if not self.own_truth else f"the {self.name} truth"
+
+    def sync(self) -> None:
+        """Push or write now what the simulator published since (Twilio, Braze follow every few seconds)."""
+        if self.own_truth:
+            post_json(f"{self.base}/sim/platform/sync", {})
+
+
+def start_platform(name: str, env: dict[str, str], log: IO[bytes]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """``python -m sms_simulator platform``; waits for its one line: the simulator's URL and the connection."""
+    workdir = LOCAL / f"demo-{name}"
+    shutil.rmtree(workdir, ignore_errors=True)
+    proc = subprocess.Popen(
+        [str(BIN / "python"), "-m", "sms_simulator", "platform", "--platform", name, "--workdir", str(workdir),
+         "--host", "127.0.0.1", *SIM_ARGS],
+        env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # the process writes it once serving, or exits (EOF)
+    if not line:
+        proc.wait(timeout=20)
+        raise SystemExit(f"the {name} platform exited with {proc.returncode}; see {LOGS / 'simulator.log'}")
+    return proc, dict(json.loads(line))
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[Any], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -133,15 +192,15 @@ CHECKED_FIGURES = ("sent", "delivered", "delivered_recipients", "credits", "clic
                    "repliers", "opt_outs", "converters", "conversion_value")
 
 
-def metrics_match_truth(base: str, mailings: list[str], until: datetime | None = None) -> bool:
-    """Each mailing's figures in report_mailings against the simulator's own truth (/sim/truth/metrics)."""
+def metrics_match_truth(platform: Platform, mailings: list[str], until: datetime | None = None) -> bool:
+    """Each mailing's figures in report_mailings against the truth (/sim/truth/metrics, or the platform's)."""
     from decimal import Decimal
 
     from sms_response.db import connection, resolve_url
     from sms_response.settings import Settings
 
     query = [("mailing", m) for m in mailings] + ([("until", until.isoformat())] if until else [])
-    truth = get_json(f"{base}/sim/truth/metrics?{urllib.parse.urlencode(query)}")["mailings"]
+    truth = get_json(f"{platform.truth('metrics')}?{urllib.parse.urlencode(query)}")["mailings"]
     settings = Settings.from_env()
     names = ", ".join(CHECKED_FIGURES)
     ok = True
@@ -154,12 +213,15 @@ def metrics_match_truth(base: str, mailings: list[str], until: datetime | None =
             ok &= same
             print(f"    {m}: sent {got.get('sent')}, responders {got.get('responders')}, converters "
                   f"{got.get('converters')}, credits {got.get('credits')}: {'match' if same else 'MISMATCH'} "
-                  f"with the simulator's truth" + ("" if same else f" (truth {want})"))
+                  f"with {platform.whose}" + ("" if same else f" (truth {want})"))
     return ok
 
 
-def run_wave(base: str, env: dict[str, str]) -> bool:
-    """Wave 2 to the non-responders of the first mailing, its events imported, its segments checked."""
+def run_wave(platform: Platform, env: dict[str, str], wave_env: dict[str, str]) -> bool:
+    """Wave 2 to the non-responders of the first mailing, its events imported, its segments checked.
+
+    ``wave_env`` is the environment of ``sms_campaign_wave``: its connection reaches the push API."""
+    base = platform.base
     source = sorted(m["name"] for m in get_json(f"{base}/sim/truth/all")["mailings"])[0]  # type: ignore[attr-defined]
     now = datetime.now(UTC).replace(microsecond=0)
     conf = {"campaign_code": "DEMO", "source_mailing": source, "segment": "non_responders", "wave_name": "Reminder",
@@ -172,7 +234,7 @@ def run_wave(base: str, env: dict[str, str]) -> bool:
             "holdout_pct": 10, "quiet_hours_start": "00:00", "quiet_hours_end": "23:59", "min_per_variant": 40}
     step(f"airflow dags test sms_campaign_wave {now.isoformat()}  (non-responders of {source}, A/B, 10% holdout)")
     run([str(BIN / "airflow"), "dags", "test", "sms_campaign_wave", now.isoformat(), "-c", json.dumps(conf)],
-        env, "dags-test-wave.log")
+        wave_env, "dags-test-wave.log")
     mailing = f"DEMO_Reminder_{now:%Y%m%d%H%M%S}"
     report = json.loads(sms_rt(["wave", mailing], env))
     print(f"    {mailing}: {report['status']}, audience {report['audience']}, holdout {report['holdout']}, "
@@ -187,6 +249,7 @@ def run_wave(base: str, env: dict[str, str]) -> bool:
     registered = post_json(f"{base}/sim/holdout", {"mailing": mailing, "phones": holdout})
     print(f"    holdout of {len(holdout)} phone(s) registered with the platform: {registered}")
 
+    platform.sync()  # the wave and its holdout's reactions reach the platform's transport now
     hour = now.replace(minute=0, second=0)
     window = {"window_start": (hour - timedelta(hours=1)).isoformat(),
               "window_end": (hour + timedelta(hours=3)).isoformat()}
@@ -196,23 +259,28 @@ def run_wave(base: str, env: dict[str, str]) -> bool:
     step(f"airflow dags test sms_segments_refresh -c mailing_names=[{mailing}]")
     run([str(BIN / "airflow"), "dags", "test", "sms_segments_refresh", "-c", json.dumps({"mailing_names": [mailing]})],
         env, "dags-test-wave-segments.log")
-    truth = get_json(f"{base}/sim/truth/wave?{urllib.parse.urlencode({'mailing': mailing})}")
+    truth = get_json(f"{platform.truth('wave')}?{urllib.parse.urlencode({'mailing': mailing})}")
     opted = set(truth["opted_out_phones"])  # type: ignore[arg-type]
     expected = (len(set(truth["responders"]) - opted), len(set(truth["non_responders"]) - opted))  # type: ignore[arg-type]
     sizes = {row[0]: (row[2], row[3]) for row in json.loads(sms_rt(["segment-sizes"], env))}
     got = sizes.get(mailing)
     match = got is not None and tuple(got) == expected
-    print(f"    wave segments responders/non-responders: {got}; behaviour model: {expected}: "
+    model = "behaviour model" if not platform.own_truth else f"behaviour model as {platform.name} carried it"
+    print(f"    wave segments responders/non-responders: {got}; {model}: {expected}: "
           f"{'match' if match else 'MISMATCH'}")
     step(f"airflow dags test sms_campaign_metrics -c mailing_names=[{mailing}]; sms-rt report mailing … --variants")
     run([str(BIN / "airflow"), "dags", "test", "sms_campaign_metrics", "-c", json.dumps({"mailing_names": [mailing]})],
         env, "dags-test-wave-metrics.log")
     print(sms_rt(["report", "mailing", mailing, "--variants", "--links"], env))
-    metrics_ok = metrics_match_truth(base, [mailing])
+    metrics_ok = metrics_match_truth(platform, [mailing])
     return once and match and metrics_ok
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--platform", default="simulator", choices=("simulator", "ubx", "twilio", "braze"),
+                        help="whose transport the tracking part runs on (default: the simulator's event API)")
+    platform_name = parser.parse_args(argv).platform
     token = secrets.token_urlsafe(24)  # per run, shared with the simulator through the environment only
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -241,13 +309,45 @@ def main() -> int:
     step("Airflow metadata database (SQLite under .local/airflow)")
     run([str(BIN / "airflow"), "db", "migrate"], env, "airflow-db-migrate.log")
 
-    step(f"Platform simulator on {base} (seeded campaign, faults on)")
     LOGS.mkdir(parents=True, exist_ok=True)
     sim_log = (LOGS / "simulator.log").open("wb")
-    sim = subprocess.Popen(
-        [str(BIN / "python"), "-m", "sms_simulator", "serve", "--host", "127.0.0.1", "--port", str(port), *SIM_ARGS],
-        env=env, stdout=sim_log, stderr=subprocess.STDOUT,
-    )
+    wave_env = env
+    sim: subprocess.Popen[bytes] | subprocess.Popen[str]
+    if platform_name == "simulator":
+        step(f"Platform simulator on {base} (seeded campaign, faults on)")
+        sim = subprocess.Popen(
+            [str(BIN / "python"), "-m", "sms_simulator", "serve", "--host", "127.0.0.1", "--port", str(port),
+             *SIM_ARGS],
+            env=env, stdout=sim_log, stderr=subprocess.STDOUT,
+        )
+    else:
+        step(f"Platform simulator over {platform_name}'s transport (seeded campaign, faults on)")
+        sim, started = start_platform(platform_name, env, sim_log)
+        base = str(started["simulator"])
+        conn = dict(started["connection"])
+        landing = LOCAL / f"demo-{platform_name}-landing"
+        shutil.rmtree(landing, ignore_errors=True)
+        push_conn = {"conn_type": "http", "host": "127.0.0.1", "port": int(base.rsplit(":", 1)[1]),
+                     "schema": "http", "password": token, "extra": {"retries": 10}}
+        env = {**env, "AIRFLOW_CONN_SMS_PLATFORM": json.dumps(conn), "SMS_RT_LANDING_DIR": str(landing)}
+        wave_env = env
+        print(f"    simulator API on {base}; sms_platform: {platform_name} at {conn['host']}:{conn['port']} "
+              f"(extra {sorted(conn['extra'])}); landing files under {landing.relative_to(REPO)}")
+        if (str(conn["host"]), int(conn["port"])) != ("127.0.0.1", push_conn["port"]):
+            wave_env = {**env, "AIRFLOW_CONN_SMS_PLATFORM": json.dumps(push_conn)}
+            print(f"    the {platform_name} connection points at its event files: sms_campaign_wave sends through "
+                  "the simulator's push API (its own connection), the wave's events come back over "
+                  f"{platform_name}")
+        if platform_name == "twilio":
+            print("    Twilio carries sends, receipts, clicks, replies and opt-outs (no tapped actions or "
+                  "conversions): the checks use the twilio truth of what was pushed")
+        elif platform_name == "braze":
+            print("    Braze Currents carries no conversions, no message body or parts, and attributes a reply to "
+                  "the last message sent: the checks use the braze truth of what was written")
+        else:
+            print("    the UBX event files hold exactly the records the event API serves: the simulator's truth "
+                  "is UBX's")
+    platform = Platform(platform_name, base)
     try:
         wait_healthy(base, sim)
         hour = timedelta(hours=1)
@@ -279,10 +379,11 @@ def main() -> int:
             load_id, w_start, w_end, downloaded = row[0], row[1], row[2], int(row[5])
             q = urllib.parse.urlencode({"start": datetime.fromisoformat(w_start).isoformat(),
                                         "end": datetime.fromisoformat(w_end).isoformat()})
-            truth = get_json(f"{base}/sim/truth?{q}")
+            truth = get_json(f"{platform.truth()}?{q}")
             match = truth["records"] == downloaded
             ok &= match
-            print(f"    {load_id}: downloaded {downloaded}, simulator published {truth['records']}: "
+            published = "simulator published" if not platform.own_truth else f"{platform.name} delivered"
+            print(f"    {load_id}: downloaded {downloaded}, {published} {truth['records']}: "
                   f"{'match' if match else 'MISMATCH'}")
         print(f"    simulator stats: {json.dumps(get_json(f'{base}/sim/stats'), sort_keys=True)}")
 
@@ -296,8 +397,9 @@ def main() -> int:
         print(f"    tables after rerun identical: {'yes' if unchanged else 'NO'}")
         # The previous demo's tables, when it ran the same simulator (code and arguments) and the same
         # migrations: then the same windows must give the same tables.
-        version = code_version()
-        previous = json.loads(CHECKPOINT.read_text(encoding="utf-8")) if CHECKPOINT.exists() else {}
+        version = code_version() if platform.default else f"{platform.name}-{code_version()}"
+        checkpoint = CHECKPOINT if platform.default else LOCAL / f"demo-checkpoint-{platform.name}.json"
+        previous = json.loads(checkpoint.read_text(encoding="utf-8")) if checkpoint.exists() else {}
         if previous.get("version") == version:
             same_as_last_demo = previous.get("tables") == second
             verdict = "yes" if same_as_last_demo else "NO"
@@ -305,13 +407,13 @@ def main() -> int:
             unchanged &= same_as_last_demo
         elif previous:
             print("    the simulator or the schema changed since the previous demo run: no comparison this time")
-        CHECKPOINT.write_text(json.dumps({"version": version, "tables": second}), encoding="utf-8")
+        checkpoint.write_text(json.dumps({"version": version, "tables": second}), encoding="utf-8")
         campaign = sorted(m["name"] for m in get_json(f"{base}/sim/truth/all")["mailings"])[0].split("_")[0]  # type: ignore[attr-defined]
         step(f"sms-rt report campaign {campaign}  (the seeded campaign, every blast, per day)")
         print(sms_rt(["report", "campaign", campaign], env))
         campaign_mailings = sorted(m["name"] for m in get_json(f"{base}/sim/truth/all")["mailings"])  # type: ignore[attr-defined]
-        ok &= metrics_match_truth(base, campaign_mailings, until=windows[-1][1])
-        wave_ok = run_wave(base, env)
+        ok &= metrics_match_truth(platform, campaign_mailings, until=windows[-1][1])
+        wave_ok = run_wave(platform, env, wave_env)
     finally:
         sim.terminate()
         sim.wait(timeout=20)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m sms_simulator serve|truth|customers``.
+"""Command line: ``python -m sms_simulator serve|platform|truth|customers``.
 
 The bearer token is read only from ``SMS_SIM_TOKEN`` so it never appears in the
 process list or shell history, and it is never printed.  ``customers`` writes the
@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import uvicorn
@@ -103,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--log-level", default="info")
+    platform = sub.add_parser("platform", help="serve the simulator over a real platform's transport and print the "
+                              "sms_platform connection as one JSON line (see sms_simulator.platform_cmd)")
+    platform.add_argument("--platform", required=True, choices=("ubx", "twilio", "braze"))
+    platform.add_argument("--workdir", required=True, type=Path, help="where the platform's files are written")
+    _add_model_flags(platform)
+    _add_fault_flags(platform)
+    platform.add_argument("--host", default="127.0.0.1")
+    platform.add_argument("--port", type=int, default=0, help="the simulator API's port (0: OS-picked)")
     truth = sub.add_parser("truth", help="print ground truth as JSON (whole campaign without --start/--end)")
     _add_model_flags(truth)
     truth.add_argument("--start", type=_aware)
@@ -135,6 +144,22 @@ def _serve(args: argparse.Namespace) -> int:
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
     return 0
+
+
+def _platform(args: argparse.Namespace) -> int:
+    from .platform_cmd import serve
+
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        print(f"error: set {TOKEN_ENV} to the bearer token clients must send", file=sys.stderr)
+        return 2
+    try:
+        model, faults = _model_config(args), _fault_config(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    state = PlatformState(build_campaign(model))
+    return serve(args.platform, state, token, faults, args.workdir, host=args.host, port=args.port)
 
 
 def _truth(args: argparse.Namespace) -> int:
@@ -189,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "platform":
+        return _platform(args)
     if args.command == "customers":
         return _customers(args)
     return _truth(args)

@@ -105,9 +105,24 @@ class BrazeBucket:
         return rendered
 
 
+@dataclass
+class BrazeRun:
+    """The loopback bucket and the connection that points the pipeline at it."""
+
+    bucket: BrazeBucket
+    connection: dict[str, Any]
+
+
 @contextmanager
 def start(sim: SimulatorServer, workdir: Path) -> Iterator[dict[str, Any]]:
     """moto's S3 server on loopback holding the rendering of ``sim``'s events; yields the connection."""
+    with running(sim, workdir) as run:
+        yield run.connection
+
+
+@contextmanager
+def running(sim: SimulatorServer, workdir: Path) -> Iterator[BrazeRun]:
+    """``start``, yielding the bucket too (``run.bucket.sync()`` writes what ``sim`` published since)."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -127,10 +142,10 @@ def start(sim: SimulatorServer, workdir: Path) -> Iterator[dict[str, Any]]:
         (workdir / "braze-currents-files.json").write_text(json.dumps(
             {"bucket": BUCKET, "endpoint_url": endpoint, "files": sorted(bucket.written),
              "events": len(rendered.written)}, indent=1), encoding="utf-8")
-        yield {
+        yield BrazeRun(bucket, {
             "conn_type": "aws", "host": host, "port": port, "schema": "http", "login": key_id, "password": secret,
             "extra": {"platform": "braze", "bucket": BUCKET, "prefix": PREFIX, "endpoint_url": endpoint,
                       "region": REGION, "integration_id": INTEGRATION_ID},
-        }
+        })
     finally:
         server.stop()

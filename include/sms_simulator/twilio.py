@@ -274,9 +274,10 @@ class TwilioRun:
 
 @contextmanager
 def running(sim: SimulatorServer, workdir: Path, *, quirks: TwilioQuirks | None = None,
-            follow_seconds: float | None = FOLLOW_SECONDS) -> Iterator[TwilioRun]:
+            follow_seconds: float | None = FOLLOW_SECONDS, push_ahead: timedelta = timedelta(0)) -> Iterator[TwilioRun]:
     """Run the receiver and push everything ``sim`` published; with ``follow_seconds``, keep pushing what it
-    publishes later (tests pass None and call ``feed.sync()`` themselves)."""
+    publishes later (tests pass None and call ``feed.sync()`` themselves). ``push_ahead`` pushes events that
+    early (and lets the receiver take them): the demo imports a wave's reactions right after it sends."""
     workdir.mkdir(parents=True, exist_ok=True)
     events_dir, services_file = workdir / "twilio-events", workdir / SERVICES_FILE
     token = secrets.token_urlsafe(24)
@@ -284,8 +285,11 @@ def running(sim: SimulatorServer, workdir: Path, *, quirks: TwilioQuirks | None 
     # The seeded campaign is history: let the receiver take events as old as it (and refuse older replays).
     age = timedelta(hours=5) if oldest is None else max(
         timedelta(hours=5), datetime.now(UTC) - datetime.fromtimestamp(oldest / 1e6, UTC) + timedelta(days=1))
-    with ReceiverProcess(events_dir, token, log_path=workdir / "twilio-receiver.log", max_event_age=age) as rec:
-        feed = TwilioFeed(sim, Pusher(rec.url, token), services_file, quirks)
+    skew = ["--max-clock-skew", str((push_ahead + timedelta(minutes=5)).total_seconds())] if push_ahead else []
+    with ReceiverProcess(events_dir, token, log_path=workdir / "twilio-receiver.log", max_event_age=age,
+                         extra_args=skew) as rec:
+        feed = TwilioFeed(sim, Pusher(rec.url, token), services_file, quirks,
+                          clock=(lambda: datetime.now(UTC) + push_ahead) if push_ahead else None)
         feed.sync()
         stop = threading.Event()
 
