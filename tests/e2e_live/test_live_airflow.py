@@ -183,7 +183,10 @@ def test_a_rest_triggered_wave_runs_on_the_scheduler_with_its_import_polled_in_t
     conf = {"campaign_code": "LIVE", "source_mailing": "SEED_Offer_20261120090000", "segment": "non_responders",
             "wave_name": "Reminder", "template": "Hi {given_name}: 20% off today https://shop.example/sale",
             "sample_size": 5, "sample_threshold": 0.5, "sample_wait_minutes": 0, "batch_size": 10,
-            "quiet_hours_start": "00:00", "quiet_hours_end": "23:59", "refresh_consent": False}
+            "quiet_hours_start": "00:00", "quiet_hours_end": "23:59", "refresh_consent": False,
+            # The module's earlier tests imported the campaign, hard failures included; this test is about the
+            # trigger mechanics (exclusions have their own property test), so every seeded phone is texted.
+            "exclude_hard_failures": False}
     t0 = time.monotonic()
     live.trigger("sms_campaign_wave", conf, run_id="live_wave")
     live.wait_for_run("sms_campaign_wave", "live_wave", timeout=240)
