@@ -100,5 +100,15 @@ def segment_truth(campaign: Campaign) -> dict[str, tuple[list[str], list[str]]]:
 
 
 def metrics(rendering: TwilioRendering, query: MetricsQuery | None = None) -> dict[str, Any]:
-    """The campaign metrics of what was rendered (``metrics_truth`` over the rendered facts)."""
-    return metrics_truth(rendering.rendered_facts, query or MetricsQuery())
+    """The campaign metrics of what was rendered (``metrics_truth`` over the rendered facts).
+
+    With ``until``: what windows ending at ``until`` can hold. A message is one send only once its terminal
+    status is in (a carrier receipt after ``until`` keeps it out, and with it its recipient's responses from the
+    responder counts); an interaction counts when it happened before ``until``."""
+    q = query or MetricsQuery()
+    if q.until is None:
+        return metrics_truth(rendering.rendered_facts, q)
+    cutoff = to_us(q.until)
+    visible = {id(m.fact) for m in rendering.messages if m.fact is not None and m.terminal_us < cutoff}
+    visible |= {id(i.fact) for i in rendering.interactions if i.fact is not None and i.at_us < cutoff}
+    return metrics_truth([f for f in rendering.rendered_facts if id(f) in visible], q)
