@@ -196,3 +196,31 @@ def test_mapping_to_a_column_the_table_lacks_fails_before_loading(
 def test_migrations_are_idempotent(pg_url: str, schema: str) -> None:
     assert migrate.upgrade(pg_url, schema) == migrate.head_revision()
     assert migrate.current_revision(pg_url, schema) == migrate.head_revision()
+
+
+def test_streamed_in_chunks_the_first_occurrence_of_an_event_id_wins_and_the_window_reconciles(
+    db: psycopg.Connection[TupleRow], schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging COPYs rows in chunks (here of 3), so a re-delivered event lands in a later chunk than its first
+    copy; the set-based move keeps the first occurrence in file order and counts the rest as in-window
+    duplicates, as when the window was held whole in memory."""
+    from sms_response import staging
+
+    monkeypatch.setattr(staging, "CHUNK_ROWS", 3)
+    w = Window(T0, T0 + H)
+    phones = [f"+1201555{n:04d}" for n in range(100, 108)]
+    first = [env("sentSMS", f"s{i}", p, T0 + timedelta(minutes=i), messageBody=f"first {i}")
+             for i, p in enumerate(phones)]
+    # Re-deliveries of s1 and s6 with other content, after three chunks' worth of rows; one malformed record.
+    again = [env("sentSMS", "s1", phones[1], T0 + timedelta(minutes=30), messageBody="second 1"),
+             env("sentSMS", "s6", phones[6], T0 + timedelta(minutes=31), messageBody="second 6"),
+             {"channel": "SMS", "events": "not a list"}]
+    clicks = [env("interactedSMS", f"c{i}", p, T0 + timedelta(minutes=40 + i), interactionType="click")
+              for i, p in enumerate(phones[:4])]
+    land(tmp_path, w, [*first, *clicks, *again, clicks[0]])
+    r = load(db, schema, tmp_path, w)
+    assert r.reconciles and (r.downloaded, r.imported, r.duplicates, r.rejected) == (16, 12, 3, 1)
+    assert r.duplicates_in_window == 3
+    bodies = dict(db.execute("SELECT event_id, message_body FROM sms_sent").fetchall())
+    assert bodies == {f"s{i}": f"first {i}" for i in range(8)}
+    assert db.execute("SELECT count(*) FROM sms_interactions").fetchone() == (4,)
