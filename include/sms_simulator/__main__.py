@@ -125,17 +125,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _served_campaign(args: argparse.Namespace) -> tuple[str, SimulatorConfig, FaultConfig, PlatformState] | None:
+    """What ``serve`` and ``platform`` both start from: the token, the model, the faults and the built state
+    (None, after an error on stderr, when the token is missing or a flag is invalid)."""
     token = os.environ.get(TOKEN_ENV, "")
     if not token:
         print(f"error: set {TOKEN_ENV} to the bearer token clients must send", file=sys.stderr)
-        return 2
+        return None
     try:
         model, faults = _model_config(args), _fault_config(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return None
+    return token, model, faults, PlatformState(build_campaign(model))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    served = _served_campaign(args)
+    if served is None:
         return 2
-    state = PlatformState(build_campaign(model))
+    token, model, faults, state = served
     app = create_app(state, ApiConfig(token=token, faults=faults))
     print(
         f"sms-simulator: {len(state)} records, {model.mailings} mailings, {model.recipients} recipients; "
@@ -149,16 +158,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _platform(args: argparse.Namespace) -> int:
     from .platform_cmd import serve
 
-    token = os.environ.get(TOKEN_ENV, "")
-    if not token:
-        print(f"error: set {TOKEN_ENV} to the bearer token clients must send", file=sys.stderr)
+    served = _served_campaign(args)
+    if served is None:
         return 2
-    try:
-        model, faults = _model_config(args), _fault_config(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    state = PlatformState(build_campaign(model))
+    token, _, faults, state = served
     return serve(args.platform, state, token, faults, args.workdir, host=args.host, port=args.port)
 
 
