@@ -9,7 +9,7 @@ SMS_RT_TEST_DATABASE_URL ?=
 # Whose transport `make demo` tracks over: simulator (its event API), ubx, twilio or braze.
 PLATFORM ?= simulator
 
-.PHONY: demo test lint unit venv constraints clean stop
+.PHONY: demo test lint unit venv constraints clean stop bench
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -37,6 +37,11 @@ test: lint
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/dags
+
+# The benchmark (bench/run.py): default 100k, 500k and 2M records per window on the embedded server and
+# 127.0.0.1:5432; e.g. make bench BENCH_ARGS="--sizes 20000 --database-url postgresql://postgres@127.0.0.1:5432/test"
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -vi '^sms-response-tracking' > constraints.txt
