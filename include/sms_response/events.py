@@ -121,6 +121,28 @@ def _convert(value: Any, ctype: str, attribute: str) -> object:
     return text.strip().lower() if ctype == "lower" else text
 
 
+def _extra_json(extra: dict[str, Any]) -> str:
+    """The unmapped attributes as the row's jsonb; what jsonb cannot hold rejects the record, not the window."""
+    for key, value in extra.items():
+        try:
+            json.dumps(value, default=str, allow_nan=False)
+        except ValueError:
+            raise _RejectRecord(f"attribute {key} holds a number that is not finite") from None
+        if _has_nul(key) or _has_nul(value):
+            raise _RejectRecord(f"attribute {key[:40]!r} contains a NUL character")
+    return json.dumps(extra, sort_keys=True, default=str)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 def _attributes(event: dict[str, Any]) -> dict[str, Any]:
     attrs = event.get("attributes", [])
     if attrs is None:
@@ -209,7 +231,9 @@ class Normaliser:
         if phone.e164 is None:
             raise _RejectRecord(phone.reason or "phone invalid")
         values, itype = self._mapped(cmap, attrs)
-        contact = idents.get("contactId")
+        contact = None if idents.get("contactId") is None else str(idents["contactId"])
+        if contact is not None and "\x00" in contact:
+            raise _RejectRecord("contactId contains a NUL character")
         extra = {k: v for k, v in attrs.items() if k not in cmap.mapped_attributes}
         channel = envelope.get("channel")
         if channel is not None and channel != "SMS":
@@ -218,10 +242,10 @@ class Normaliser:
         row = (
             event_id,
             phone.e164,
-            None if contact is None else str(contact),
+            contact,
             ts,
             *values,
-            json.dumps(extra, sort_keys=True, default=str),
+            _extra_json(extra),
             is_late,
             self.load_id,
         )

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,8 +163,8 @@ def read_manifest(root: Path, window_id: str) -> tuple[Path, Manifest]:
     return d.resolve(), Manifest.from_json(path.read_text(encoding="utf-8"))
 
 
-def iter_envelopes(directory: Path, manifest: Manifest) -> Iterator[tuple[str, int, Any]]:
-    """Yield (part name, line number, envelope), verifying each part against the manifest."""
+def verified_parts(directory: Path, manifest: Manifest) -> Iterator[tuple[PartInfo, bytes]]:
+    """Yield each part's (compressed) bytes after checking them against the manifest's sha256."""
     for part in manifest.parts:
         path = directory / part.name
         try:
@@ -176,17 +176,27 @@ def iter_envelopes(directory: Path, manifest: Manifest) -> Iterator[tuple[str, i
                 f"window {manifest.window_id}: {part.name} does not match its manifest sha256; "
                 "the landing files were modified — re-run download_events for this window"
             )
-        # Decompressed line by line: a part is never held uncompressed (memory flat in the part's size too).
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as lines:
-            yield from _envelopes_of(part.name, lines)
+        yield part, data
 
 
-def _envelopes_of(name: str, lines: Iterable[bytes]) -> Iterator[tuple[str, int, Any]]:
-    for lineno, raw in enumerate(lines):
-        line = raw.rstrip(b"\r\n")
-        try:
-            yield name, lineno, json.loads(line)
-        except ValueError:
-            # The downloader wrote valid JSON; a broken line here is corruption, but it still
-            # counts as one record and is quarantined rather than lost.
-            yield name, lineno, {"__unparseable_line__": line.decode("utf-8", "replace")}
+def iter_envelopes(directory: Path, manifest: Manifest) -> Iterator[tuple[str, int, Any]]:
+    """Yield (part name, line number, envelope), verifying each part against the manifest."""
+    for part, data in verified_parts(directory, manifest):
+        yield from part_envelopes(part.name, data)
+
+
+def part_envelopes(name: str, data: bytes) -> Iterator[tuple[str, int, Any]]:
+    """A part's envelopes; decompressed line by line, so a part is never held uncompressed."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as lines:
+        for lineno, raw in enumerate(lines):
+            yield name, lineno, parse_line(raw.rstrip(b"\r\n"))
+
+
+def parse_line(line: bytes | str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        # The downloader wrote valid JSON; a broken line here is corruption, but it still
+        # counts as one record and is quarantined rather than lost.
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        return {"__unparseable_line__": text}

@@ -1,26 +1,36 @@
 """Stream a window's landing files into per-event-code staging tables, with memory flat in the window's size.
 
-Envelopes are read part by part, normalised one by one and COPYed to temporary staging tables in chunks of
-``CHUNK_ROWS`` rows; rejects go to their own staging table the same way. Nothing of the window is held in
-Python but the current chunk and the phones of opt events (for the consent refresh). De-duplication by
-event_id, the earliest-window-wins takeover and the move into the event tables are then set-based SQL
-(:mod:`sms_response.load`); the staging tables keep the file order (``_seq``) so the first occurrence of a
-re-delivered event within the window is the one kept, as before.
+Part by part: the fast path (:mod:`sms_response.fastpath`, DuckDB) parses, pivots and checks the part's lines and
+writes the rows as CSV that is COPYed into temporary staging tables; the lines it leaves (malformed, unusual,
+replies that may be keywords) go through the Python normaliser, whose rows and rejects are COPYed in chunks of
+``CHUNK_ROWS``. Phone numbers come from the persistent lookup (:mod:`sms_response.phone_lookup`). Nothing of the
+window is held in Python but one part's text and the current chunk. De-duplication by event_id, the
+earliest-window-wins takeover and the move into the event tables are then set-based SQL (:mod:`sms_response.load`);
+every staged row carries its position (part, line, event) so the first occurrence of a re-delivered event within
+the window is the one kept.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
+import tempfile
 import time
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from sms_response.events import EventRow, Normaliser, Reject
-from sms_response.landing import Manifest, iter_envelopes
+from sms_response import phone_lookup
+from sms_response.events import INTERACTED, EventRow, Normaliser, Reject
+from sms_response.fastpath import SEQ_COLUMNS, FastPart, FastPath
+from sms_response.landing import Manifest, PartInfo, parse_line, part_envelopes, verified_parts
 from sms_response.mapping import CodeMapping, Mapping
 from sms_response.phones import PhoneNormaliser
 from sms_response.window import Window
@@ -29,9 +39,11 @@ log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[TupleRow]
 CHUNK_ROWS = 20_000
+COPY_BLOCK = 1 << 20
 PROGRESS_EVERY_RECORDS = 100_000
 REJECT_STAGE = "stage_event_rejects"
 REJECT_COLUMNS = ("load_id", "position", "reason", "raw")
+_OPT_TYPES = ("opt_out", "opt_in")
 
 
 def stage_name(cmap: CodeMapping) -> str:
@@ -46,28 +58,36 @@ class StagedWindow:
     staged: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
     opt_phones: set[str] = field(default_factory=set)
-    distinct_phones: int = 0
+    fast_records: int = 0
+    phones_seen: int = 0
+    phones_parsed: int = 0
+    region: str = "US"
     seconds: float = 0.0
 
 
 class _Stager:
-    def __init__(self, conn: Conn, mapping: Mapping, load_id: str) -> None:
+    def __init__(self, conn: Conn, mapping: Mapping, load_id: str, region: str) -> None:
         self.conn = conn
         self.mapping = mapping
         self.load_id = load_id
         self.buffers: dict[str, list[tuple[object, ...]]] = {code: [] for code in mapping.codes}
         self.rejects: list[tuple[object, ...]] = []
-        self.result = StagedWindow(staged=dict.fromkeys(mapping.codes, 0))
+        self.result = StagedWindow(staged=dict.fromkeys(mapping.codes, 0), region=region)
 
     def create(self) -> None:
         for cmap in self.mapping.codes.values():
             self.conn.execute(
-                sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS, _seq bigint GENERATED ALWAYS AS IDENTITY) "
+                sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS, _part int, _line int, _ev int) "
                         "ON COMMIT DROP").format(sql.Identifier(stage_name(cmap)), sql.Identifier(cmap.table)))
         self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE event_rejects INCLUDING DEFAULTS) ON COMMIT DROP")
                           .format(sql.Identifier(REJECT_STAGE)))
+        phone_lookup.create_stage(self.conn)
 
-    def add(self, item: EventRow | Reject) -> None:
+    def add_all(self, items: Iterable[EventRow | Reject], part: int, line: int) -> None:
+        for ev, item in enumerate(items):
+            self.add(item, part, line, ev)
+
+    def add(self, item: EventRow | Reject, part: int, line: int, ev: int) -> None:
         self.result.records += 1
         if isinstance(item, Reject):
             self.rejects.append((self.load_id, item.position, item.reason, item.raw))
@@ -76,23 +96,49 @@ class _Stager:
                 self._flush_rejects()
             return
         buf = self.buffers[item.code]
-        buf.append(item.values)
+        buf.append((*item.values, part, line, ev))
         self.result.staged[item.code] += 1
-        if item.interaction_type in ("opt_out", "opt_in"):
-            self.result.opt_phones.add(item.phone_e164)
         if len(buf) >= CHUNK_ROWS:
             self._flush(item.code)
 
-    def finish(self) -> None:
+    def add_fast(self, fast: FastPart) -> None:
+        """COPY the fast path's CSV rows of one part (streamed in blocks, never read whole)."""
+        for code, path in fast.files.items():
+            if fast.rows.get(code):
+                cmap = self.mapping.codes[code]
+                stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                    sql.Identifier(stage_name(cmap)),
+                    sql.SQL(", ").join(map(sql.Identifier, (*cmap.copy_columns, *SEQ_COLUMNS))))
+                with self.conn.cursor() as cur, cur.copy(stmt) as copy, path.open("rb") as f:
+                    while block := f.read(COPY_BLOCK):
+                        copy.write(block)
+                self.result.staged[code] += fast.rows[code]
+                self.result.records += fast.rows[code]
+                self.result.fast_records += fast.rows[code]
+            path.unlink(missing_ok=True)
+
+    def flush_rows(self) -> None:
         for code in self.buffers:
             self._flush(code)
+
+    def finish_rejects(self) -> None:
         self._flush_rejects()
+
+    def opt_phones(self) -> set[str]:
+        """The phones of opt-out / opt-in events now staged (their consent is recomputed)."""
+        interacted = self.mapping.codes.get(INTERACTED)
+        if not interacted or not any(c.column == "interaction_type" for c in interacted.columns):
+            return set()
+        rows = self.conn.execute(
+            sql.SQL("SELECT DISTINCT phone_e164 FROM {} WHERE interaction_type = ANY(%s)")
+            .format(sql.Identifier(stage_name(interacted))), (list(_OPT_TYPES),)).fetchall()
+        return {str(r[0]) for r in rows}
 
     def _flush(self, code: str) -> None:
         rows = self.buffers[code]
         if rows:
             cmap = self.mapping.codes[code]
-            _copy(self.conn, stage_name(cmap), cmap.copy_columns, rows)
+            _copy(self.conn, stage_name(cmap), (*cmap.copy_columns, *SEQ_COLUMNS), rows)
             rows.clear()
 
     def _flush_rejects(self) -> None:
@@ -109,27 +155,107 @@ def _copy(conn: Conn, table: str, columns: tuple[str, ...], rows: list[tuple[obj
             copy.write_row(row)
 
 
-def stage_window(conn: Conn, directory: Path, manifest: Manifest, window: Window, mapping: Mapping,
-                 region: str) -> StagedWindow:
-    """Create the staging tables (inside the caller's transaction) and stream the window into them."""
-    phones = PhoneNormaliser(region)
-    normaliser = Normaliser(mapping, window, window.id, phones)
-    stager = _Stager(conn, mapping, window.id)
-    stager.create()
-    started = time.monotonic()
-    next_log = PROGRESS_EVERY_RECORDS
-    for part, lineno, envelope in iter_envelopes(directory, manifest):
-        for item in normaliser.normalise(envelope, f"{part}:{lineno}"):
-            stager.add(item)
-        if stager.result.records >= next_log:
-            elapsed = time.monotonic() - started
-            log.info("window %s: staged %d records (%.0f/s)", window.id, stager.result.records,
-                     stager.result.records / elapsed if elapsed else 0.0)
-            next_log += PROGRESS_EVERY_RECORDS
-    stager.finish()
-    result = stager.result
-    result.distinct_phones = phones.distinct_seen
-    result.seconds = time.monotonic() - started
-    log.info("window %s: %d records staged (%s, %d rejected), %d distinct phones, %.2f s", window.id,
-             result.records, result.staged, result.rejected, result.distinct_phones, result.seconds)
-    return result
+def _part_text(part: PartInfo, data: bytes) -> str | None:
+    """The part's lines as one string without the final newline, or None when the fast path cannot take it whole
+    (not UTF-8, or a line count that is not the manifest's: the Python path then reads it line by line)."""
+    try:
+        text = gzip.decompress(data).decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return None
+    if not text.endswith("\n") or text.count("\n") != part.envelopes:
+        return None
+    return text[:-1]
+
+
+_Pending = tuple[int, PartInfo, bytes, "Future[FastPart | None] | None"]
+
+
+class WindowStager:
+    """Stream a window into the staging tables part by part: :meth:`parts` yields once a part is staged, the
+    caller moves the part's rows on and calls :meth:`clear`. The fast path of the next part runs in a worker
+    thread meanwhile (DuckDB releases the GIL; the connection serialises the phone lookups with the caller's
+    statements), so parsing overlaps the database's work."""
+
+    def __init__(self, conn: Conn, directory: Path, manifest: Manifest, window: Window, mapping: Mapping,
+                 region: str, *, fast_path: bool = True) -> None:
+        self.conn = conn
+        self.directory = directory
+        self.manifest = manifest
+        self.window = window
+        self.mapping = mapping
+        self.region = region
+        self.fast_path = fast_path
+        self.phones = PhoneNormaliser(region)
+        self.normaliser = Normaliser(mapping, window, window.id, self.phones)
+        self.stager = _Stager(conn, mapping, window.id, region)
+        self.result = self.stager.result
+
+    def create(self) -> None:
+        """The temporary staging tables (inside the caller's transaction)."""
+        self.stager.create()
+
+    def clear(self) -> None:
+        """Empty the per-code staging tables (rejects stay until the end of the window)."""
+        for cmap in self.mapping.codes.values():
+            self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage_name(cmap))))
+
+    def _resolve(self, raws: Sequence[str]) -> list[str | None]:
+        self.result.phones_seen += len(raws)
+        return phone_lookup.resolve(self.conn, self.region, raws, self.phones)
+
+    def _prepare(self, fast: FastPath, index: int, part: PartInfo, data: bytes) -> FastPart | None:
+        text = _part_text(part, data)
+        if text is None:
+            return None
+        try:
+            return fast.part(index, text, self._resolve)
+        except duckdb.Error as exc:
+            log.warning("window %s: fast path failed on %s (%s); the Python normaliser reads it",
+                        self.window.id, part.name, exc)
+            return None
+
+    def parts(self) -> Iterator[int]:
+        started = time.monotonic()
+        next_log = PROGRESS_EVERY_RECORDS
+        with tempfile.TemporaryDirectory(prefix="sms-rt-stage-") as tmp, ThreadPoolExecutor(1) as pool:
+            fast = FastPath(self.mapping, self.window, self.window.id, Path(tmp)) if self.fast_path else None
+            try:
+                source = enumerate(verified_parts(self.directory, self.manifest))
+
+                def submit(item: tuple[int, tuple[PartInfo, bytes]] | None) -> _Pending | None:
+                    if item is None:
+                        return None
+                    index, (part, data) = item
+                    return index, part, data, pool.submit(self._prepare, fast, index, part, data) if fast else None
+
+                pending = submit(next(source, None))
+                while pending is not None:
+                    ahead = submit(next(source, None))  # the next part is parsed while this one is staged
+                    self._stage(*pending)
+                    yield pending[0]
+                    if self.result.records >= next_log:
+                        elapsed = time.monotonic() - started
+                        log.info("window %s: %d records (%.0f/s; %d by the fast path)", self.window.id,
+                                 self.result.records, self.result.records / elapsed if elapsed else 0.0,
+                                 self.result.fast_records)
+                        next_log = self.result.records + PROGRESS_EVERY_RECORDS
+                    pending = ahead
+            finally:
+                if fast is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    fast.close()
+        self.stager.finish_rejects()
+        self.result.phones_parsed = self.phones.parsed  # phonenumbers ran once for each of these
+        self.result.seconds = time.monotonic() - started
+
+    def _stage(self, index: int, part: PartInfo, data: bytes, future: Future[FastPart | None] | None) -> None:
+        taken = future.result() if future is not None else None
+        if taken is not None:
+            self.stager.add_fast(taken)
+            for lineno, line in taken.slow_lines:
+                self.stager.add_all(self.normaliser.normalise(parse_line(line), f"{part.name}:{lineno}"), index, lineno)
+        else:
+            for name, lineno, envelope in part_envelopes(part.name, data):
+                self.stager.add_all(self.normaliser.normalise(envelope, f"{name}:{lineno}"), index, lineno)
+        self.stager.flush_rows()
+        self.result.opt_phones |= self.stager.opt_phones()

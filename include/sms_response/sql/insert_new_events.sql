@@ -1,8 +1,8 @@
--- Move the staged rows of one event table into it: the first occurrence (file order, _seq) of each event_id in
+-- Move the staged rows of one event table into it: the first occurrence (file order: part, line, event) of each event_id in
 -- the window, skipping event_ids any window already loaded.
 -- {target}, {stage}, {time_column}, {columns} are identifiers composed with psycopg.sql; %(code)s is bound.
 WITH firsts AS (
-    SELECT DISTINCT ON (event_id) * FROM {stage} ORDER BY event_id, _seq
+    SELECT DISTINCT ON (event_id) * FROM {stage} ORDER BY event_id, _part, _line, _ev
 ), new_ids AS (
     INSERT INTO event_index (event_id, event_code, event_time, load_id)
     SELECT event_id, %(code)s, {time_column}, load_id FROM firsts
