@@ -58,6 +58,8 @@ class Settings:
     default_region: str = "US"
     page_size: int = 1000
     part_max_events: int = 50_000
+    # The import's DuckDB fast path (SMS_RT_IMPORT_FAST_PATH=0 leaves every record to the Python normaliser).
+    import_fast_path: bool = True
     mapping_path: Path | None = None
     quality: QualityConfig = field(default_factory=QualityConfig)
     flowchart_drop_dir: Path | None = None
@@ -125,6 +127,16 @@ class Settings:
                 what = "sizes and counts must be integers" if kind is int else "it must be a number"
                 raise ConfigError(f"{name}={e.get(name)!r} is not valid: {what}") from exc
 
+        def flag(name: str, default: bool) -> bool:
+            raw = e.get(name, "").strip().lower()
+            if not raw:
+                return default
+            if raw in ("1", "true", "yes", "on"):
+                return True
+            if raw in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{name}={e.get(name)!r} is not valid: use 1/0, true/false, yes/no or on/off")
+
         def decimal(name: str) -> Decimal:
             # Exact, as written ("1", "0.75"): a float would turn 1 credit into 1.0 and change every figure's text.
             try:
@@ -144,6 +156,7 @@ class Settings:
             default_region=e.get("SMS_RT_DEFAULT_REGION", "US").upper(),
             page_size=int(number("SMS_RT_PAGE_SIZE", "1000", int)),
             part_max_events=int(number("SMS_RT_PART_MAX_EVENTS", "50000", int)),
+            import_fast_path=flag("SMS_RT_IMPORT_FAST_PATH", True),
             mapping_path=path("SMS_RT_MAPPING_FILE"),
             quality=QualityConfig(
                 lateness_allowance=timedelta(hours=number("SMS_RT_LATENESS_HOURS", "24", float)),

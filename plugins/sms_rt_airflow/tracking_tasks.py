@@ -104,6 +104,7 @@ def import_(window_value: Mapping[str, Any], context: Any) -> dict[str, Any]:
             load_mapping(settings.mapping_path),
             default_region=settings.default_region,
             run_id=getattr(dag_run, "run_id", None),
+            fast_path=settings.import_fast_path,
         )
     out: dict[str, Any] = result.as_dict()
     return out

@@ -54,3 +54,12 @@ def test_settings_from_env_validates() -> None:
         Settings.from_env({"SMS_RT_DEFAULT_REGION": "USA"})
     with pytest.raises(ConfigError, match="integers"):
         Settings.from_env({"SMS_RT_PAGE_SIZE": "many"})
+
+
+def test_import_fast_path_flag() -> None:
+    assert Settings.from_env({}).import_fast_path is True
+    assert Settings.from_env({"SMS_RT_IMPORT_FAST_PATH": "0"}).import_fast_path is False
+    assert Settings.from_env({"SMS_RT_IMPORT_FAST_PATH": " Off "}).import_fast_path is False
+    assert Settings.from_env({"SMS_RT_IMPORT_FAST_PATH": "yes"}).import_fast_path is True
+    with pytest.raises(ConfigError, match="SMS_RT_IMPORT_FAST_PATH='maybe'"):
+        Settings.from_env({"SMS_RT_IMPORT_FAST_PATH": "maybe"})
