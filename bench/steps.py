@@ -56,11 +56,14 @@ def import_(args: argparse.Namespace) -> dict[str, Any]:
     window = _window(args)
     mapping = load_mapping()
     conn = connect(database_url(), args.schema)
+    lookup = connect(database_url(), args.schema, autocommit=True)  # as the DAG's import task does
     try:
         t = time.perf_counter()
-        result = import_window(conn, args.schema, args.landing, window, mapping, run_id="bench")
+        result = import_window(conn, args.schema, args.landing, window, mapping, run_id="bench",
+                               fast_path=os.environ.get("SMS_RT_IMPORT_FAST_PATH", "1") != "0", lookup_conn=lookup)
         seconds = time.perf_counter() - t
     finally:
+        lookup.close()
         conn.close()
     out: dict[str, Any] = result.as_dict()
     out.update(records=result.downloaded, rows=result.downloaded, reconciles=result.reconciles,

@@ -133,8 +133,12 @@ def import_window(
     default_region: str = "US",
     run_id: str | None = None,
     fast_path: bool = True,
+    lookup_conn: Conn | None = None,
 ) -> LoadResult:
-    """Load ``window`` from its landing files; raise ``ReconciliationError`` if counts do not add up."""
+    """Load ``window`` from its landing files; raise ``ReconciliationError`` if counts do not add up.
+
+    ``lookup_conn``: a second (autocommit) connection to the same schema for the phone lookups of the fast path's
+    worker thread, so parsing the next part need not wait for the current part's statements."""
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     directory, manifest = read_manifest(landing_root, window.id)
@@ -143,7 +147,8 @@ def import_window(
     try:
         with conn.transaction():
             check_mapping_against_tables(conn, schema, mapping)
-            stager = WindowStager(conn, directory, manifest, window, mapping, default_region, fast_path=fast_path)
+            stager = WindowStager(conn, directory, manifest, window, mapping, default_region, fast_path=fast_path,
+                                  lookup_conn=lookup_conn)
             result, touched = _load(conn, window, mapping, manifest, stager, run_id, started_at, t0)
     except ReconciliationError as exc:
         # The data of the failed attempt is rolled back; its log row says why.

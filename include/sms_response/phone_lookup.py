@@ -2,9 +2,9 @@
 
 Parsing and validating a number costs about 30 µs; a campaign's recipients recur hour after hour, so a
 window's numbers are looked up in ``phone_lookup`` (decided by an earlier window) and only the new ones are
-parsed. What a window decides is staged in a temporary table (visible to the window's later parts at once)
-and written to ``phone_lookup`` by :func:`save_decided` under the load lock: inserting while windows stage in
-parallel would make one window wait for another's commit on the same new number, or deadlock two of them.
+parsed. What a window decides is staged in a temporary table and written to ``phone_lookup`` by
+:func:`save_decided` at the end of the window's transaction (a value two parts of a cold window both decided is
+saved once).
 A value decided by another ``phonenumbers`` version counts as unknown and is decided again.
 """
 
@@ -30,29 +30,49 @@ def create_stage(conn: Conn) -> None:
     conn.execute(load_sql("phone_lookup_stage"))
 
 
-def resolve(conn: Conn, region: str, raws: Sequence[str], phones: PhoneNormaliser) -> list[str | None]:
-    """E.164 (None: not a number) of each raw value, in order. Values no window decided are parsed (and staged
-    for :func:`save_decided`); every result is also put in ``phones``' cache for the Python normaliser."""
-    if not raws:
-        return []
+Decision = tuple[str, str | None, str | None]
+
+
+def resolve(
+    read: Conn, region: str, raws: Sequence[str], phones: PhoneNormaliser,
+) -> tuple[list[str | None], list[Decision]]:
+    """E.164 (None: not a number) of each raw value, in order, and the decisions made now (for :func:`stage`).
+
+    Looked up in ``phones``' cache (this window's earlier parts), then in ``phone_lookup`` as committed (``read``
+    may be a connection of its own, so a worker thread does not wait for the window's statements), then parsed.
+    Every result is put in ``phones``' cache for the Python normaliser."""
     known: dict[str, str | None] = {}
+    ask: list[str] = []
     for raw in raws:
-        if "\x00" in raw:  # PostgreSQL text cannot hold NUL: decided here, never stored (it is no number anyway)
+        hit = phones.cached(raw)
+        if hit is not None:
+            known[raw] = hit.e164
+        elif "\x00" in raw:  # PostgreSQL text cannot hold NUL: decided here, never stored (it is no number anyway)
             known[raw] = phones.normalise(raw).e164
-    storable = [raw for raw in raws if raw not in known]
-    for raw, e164, reason in conn.execute(load_sql("phone_lookup_get"),
-                                          {"region": region, "parser": PARSER, "raws": storable}).fetchall():
-        known[str(raw)] = None if e164 is None else str(e164)
-        phones.remember(str(raw), PhoneResult(known[str(raw)], None if reason is None else str(reason)))
-    new = [raw for raw in raws if raw not in known]
-    if new:
+        else:
+            ask.append(raw)
+    if ask:
+        for raw, e164, reason in read.execute(load_sql("phone_lookup_get"),
+                                              {"region": region, "parser": PARSER, "raws": ask}).fetchall():
+            result = PhoneResult(None if e164 is None else str(e164), None if reason is None else str(reason))
+            known[str(raw)] = result.e164
+            phones.remember(str(raw), result)
+    decided: list[Decision] = []
+    for raw in ask:
+        if raw not in known:
+            result = phones.normalise(raw)
+            known[raw] = result.e164
+            decided.append((raw, result.e164, None if result.e164 else (result.reason or "phone invalid")))
+    return [known[raw] for raw in raws], decided
+
+
+def stage(conn: Conn, decided: Sequence[Decision]) -> None:
+    """Stage decisions made for the window (saved by :func:`save_decided` under the load lock)."""
+    if decided:
         stmt = sql.SQL("COPY {} (raw, e164, reason) FROM STDIN").format(sql.Identifier(STAGE))
         with conn.cursor() as cur, cur.copy(stmt) as copy:
-            for raw in new:
-                result = phones.normalise(raw)
-                known[raw] = result.e164
-                copy.write_row((raw, result.e164, None if result.e164 else (result.reason or "phone invalid")))
-    return [known[raw] for raw in raws]
+            for row in decided:
+                copy.write_row(row)
 
 
 def save_decided(conn: Conn, region: str) -> int:

@@ -46,6 +46,9 @@ class PhoneNormaliser:
             self.remember(raw, hit)
         return hit
 
+    def cached(self, raw: str) -> PhoneResult | None:
+        return self._cache.get(raw)
+
     def remember(self, raw: str, result: PhoneResult) -> None:
         """Cache a result decided elsewhere (the persistent lookup) or just now."""
         if len(self._cache) >= self.max_cached:

@@ -167,18 +167,21 @@ def _part_text(part: PartInfo, data: bytes) -> str | None:
     return text[:-1]
 
 
-_Pending = tuple[int, PartInfo, bytes, "Future[FastPart | None] | None"]
+_Prepared = tuple[FastPart, list[phone_lookup.Decision]]
+_Pending = tuple[int, PartInfo, bytes, "Future[_Prepared | None] | None"]
 
 
 class WindowStager:
     """Stream a window into the staging tables part by part: :meth:`parts` yields once a part is staged, the
     caller moves the part's rows on and calls :meth:`clear`. The fast path of the next part runs in a worker
-    thread meanwhile (DuckDB releases the GIL; the connection serialises the phone lookups with the caller's
-    statements), so parsing overlaps the database's work."""
+    thread meanwhile (DuckDB releases the GIL), so parsing overlaps the database's work; its phone lookups read
+    ``lookup_conn`` when given (an autocommit connection of its own: otherwise they wait for the window's
+    statements on ``conn``)."""
 
     def __init__(self, conn: Conn, directory: Path, manifest: Manifest, window: Window, mapping: Mapping,
-                 region: str, *, fast_path: bool = True) -> None:
+                 region: str, *, fast_path: bool = True, lookup_conn: Conn | None = None) -> None:
         self.conn = conn
+        self.lookup_conn = lookup_conn or conn
         self.directory = directory
         self.manifest = manifest
         self.window = window
@@ -199,16 +202,20 @@ class WindowStager:
         for cmap in self.mapping.codes.values():
             self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage_name(cmap))))
 
-    def _resolve(self, raws: Sequence[str]) -> list[str | None]:
-        self.result.phones_seen += len(raws)
-        return phone_lookup.resolve(self.conn, self.region, raws, self.phones)
-
-    def _prepare(self, fast: FastPath, index: int, part: PartInfo, data: bytes) -> FastPart | None:
+    def _prepare(self, fast: FastPath, index: int, part: PartInfo, data: bytes) -> _Prepared | None:
         text = _part_text(part, data)
         if text is None:
             return None
+        decided: list[phone_lookup.Decision] = []
+
+        def resolve(raws: Sequence[str]) -> list[str | None]:
+            self.result.phones_seen += len(raws)
+            e164s, new = phone_lookup.resolve(self.lookup_conn, self.region, raws, self.phones)
+            decided.extend(new)
+            return e164s
+
         try:
-            return fast.part(index, text, self._resolve)
+            return fast.part(index, text, resolve), decided
         except duckdb.Error as exc:
             log.warning("window %s: fast path failed on %s (%s); the Python normaliser reads it",
                         self.window.id, part.name, exc)
@@ -248,9 +255,11 @@ class WindowStager:
         self.result.phones_parsed = self.phones.parsed  # phonenumbers ran once for each of these
         self.result.seconds = time.monotonic() - started
 
-    def _stage(self, index: int, part: PartInfo, data: bytes, future: Future[FastPart | None] | None) -> None:
-        taken = future.result() if future is not None else None
-        if taken is not None:
+    def _stage(self, index: int, part: PartInfo, data: bytes, future: Future[_Prepared | None] | None) -> None:
+        prepared = future.result() if future is not None else None
+        if prepared is not None:
+            taken, decided = prepared
+            phone_lookup.stage(self.conn, decided)
             self.stager.add_fast(taken)
             for lineno, line in taken.slow_lines:
                 self.stager.add_all(self.normaliser.normalise(parse_line(line), f"{part.name}:{lineno}"), index, lineno)

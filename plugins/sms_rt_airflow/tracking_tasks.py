@@ -95,7 +95,8 @@ def import_(window_value: Mapping[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     window = Window.from_dict(window_value)
     dag_run = context.get("dag_run")
-    with db_connection(settings=settings) as conn, fail_without_retry(MappingError, ReconciliationError, LandingError):
+    with (db_connection(settings=settings) as conn, db_connection(settings=settings, autocommit=True) as lookup,
+          fail_without_retry(MappingError, ReconciliationError, LandingError)):
         result = import_window(
             conn,
             settings.schema,
@@ -105,6 +106,7 @@ def import_(window_value: Mapping[str, Any], context: Any) -> dict[str, Any]:
             default_region=settings.default_region,
             run_id=getattr(dag_run, "run_id", None),
             fast_path=settings.import_fast_path,
+            lookup_conn=lookup,
         )
     out: dict[str, Any] = result.as_dict()
     return out
