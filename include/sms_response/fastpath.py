@@ -30,8 +30,9 @@ from sms_response.mapping import CodeMapping, Mapping
 from sms_response.sqlfiles import load_sql
 from sms_response.window import Window
 
-# DuckDB's own memory: a part is at most ``LandingWriter.part_max_records`` records, a few tens of MB of text.
-DUCKDB_MEMORY_LIMIT = "512MB"
+# DuckDB's own memory: it reads a part in chunks of CHUNK_LINES lines (about 9 MB of text at 10,000).
+DUCKDB_MEMORY_LIMIT = "256MB"
+CHUNK_LINES = 10_000
 SEQ_COLUMNS = ("_part", "_line", "_ev")
 
 PhoneResolver = Callable[[Sequence[str]], list[str | None]]
@@ -43,7 +44,7 @@ class FastPart:
 
     rows: dict[str, int]
     files: dict[str, Path]
-    slow_lines: list[tuple[int, str]]
+    slow_lines: list[tuple[int, str | bytes]]
     phones: int
 
 
@@ -169,9 +170,10 @@ class FastPath:
     def close(self) -> None:
         self.db.close()
 
-    def part(self, index: int, text: str, resolve: PhoneResolver) -> FastPart:
+    def part(self, index: int, text: str, resolve: PhoneResolver, first_line: int = 0) -> FastPart:
+        """Lines ``first_line``… of part ``index`` (``text``: the lines joined by newlines)."""
         db = self.db
-        db.execute(load_sql("duckdb/fast_lines"), {"text": text})
+        db.execute(load_sql("duckdb/fast_lines"), {"text": text, "first_line": first_line})
         db.execute(load_sql("duckdb/fast_envelopes"))
         db.execute(load_sql("duckdb/fast_events"), {
             "lo": self.window.start - MAX_LATENESS, "hi": self.window.end + MAX_EARLINESS, "start": self.window.start})
@@ -195,7 +197,7 @@ class FastPath:
         files: dict[str, Path] = {}
         for code, cols in self.columns.items():
             names = ", ".join(_ident(c) for c in (*cols.cmap.copy_columns, *SEQ_COLUMNS))
-            path = self.workdir / f"part{index:05d}.{tables[code]}.csv"
+            path = self.workdir / f"part{index:05d}.{first_line}.{tables[code]}.csv"
             db.execute(f"COPY (SELECT {names} FROM {tables[code]} "  # noqa: S608
                        f"WHERE _line NOT IN (SELECT lineno FROM slow) ORDER BY _line, _ev) "
                        f"TO {_str(str(path))} (FORMAT csv, HEADER false)")
@@ -203,6 +205,8 @@ class FastPath:
                                "WHERE _line NOT IN (SELECT lineno FROM slow)").fetchone()
             rows[code] = int(count[0]) if count else 0
             files[code] = path
-        slow = [(int(n), str(line)) for n, line in db.execute(
+        slow: list[tuple[int, str | bytes]] = [(int(n), str(line)) for n, line in db.execute(
             "SELECT lineno, line FROM lines WHERE lineno IN (SELECT lineno FROM slow) ORDER BY lineno").fetchall()]
+        for table in ("lines", "env", "ev", "pm", "slow", *tables.values()):  # memory back before the next chunk
+            db.execute(f"DROP TABLE IF EXISTS {table}")
         return FastPart(rows, files, slow, len(raws))

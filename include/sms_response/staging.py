@@ -13,6 +13,7 @@ the window is the one kept.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import tempfile
 import time
@@ -29,7 +30,7 @@ from psycopg.rows import TupleRow
 
 from sms_response import phone_lookup
 from sms_response.events import INTERACTED, EventRow, Normaliser, Reject
-from sms_response.fastpath import SEQ_COLUMNS, FastPart, FastPath
+from sms_response.fastpath import CHUNK_LINES, SEQ_COLUMNS, FastPart, FastPath
 from sms_response.landing import Manifest, PartInfo, parse_line, part_envelopes, verified_parts
 from sms_response.mapping import CodeMapping, Mapping
 from sms_response.phones import PhoneNormaliser
@@ -155,19 +156,22 @@ def _copy(conn: Conn, table: str, columns: tuple[str, ...], rows: list[tuple[obj
             copy.write_row(row)
 
 
-def _part_text(part: PartInfo, data: bytes) -> str | None:
-    """The part's lines as one string without the final newline, or None when the fast path cannot take it whole
-    (not UTF-8, or a line count that is not the manifest's: the Python path then reads it line by line)."""
-    try:
-        text = gzip.decompress(data).decode("utf-8")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
-        return None
-    if not text.endswith("\n") or text.count("\n") != part.envelopes:
-        return None
-    return text[:-1]
+def _chunks(data: bytes, size: int) -> Iterator[tuple[int, list[bytes]]]:
+    """A part's lines (without their line ends, as the Python path reads them) in chunks of ``size``: the part is
+    decompressed as it is read, never held whole."""
+    chunk: list[bytes] = []
+    first = 0
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as lines:
+        for lineno, raw in enumerate(lines):
+            if len(chunk) == size:
+                yield first, chunk
+                chunk, first = [], lineno
+            chunk.append(raw.rstrip(b"\r\n"))
+    if chunk:
+        yield first, chunk
 
 
-_Prepared = tuple[FastPart, list[phone_lookup.Decision]]
+_Prepared = list[tuple[FastPart, list[phone_lookup.Decision]]]
 _Pending = tuple[int, PartInfo, bytes, "Future[_Prepared | None] | None"]
 
 
@@ -203,23 +207,32 @@ class WindowStager:
             self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage_name(cmap))))
 
     def _prepare(self, fast: FastPath, index: int, part: PartInfo, data: bytes) -> _Prepared | None:
-        text = _part_text(part, data)
-        if text is None:
-            return None
-        decided: list[phone_lookup.Decision] = []
-
-        def resolve(raws: Sequence[str]) -> list[str | None]:
-            self.result.phones_seen += len(raws)
-            e164s, new = phone_lookup.resolve(self.lookup_conn, self.region, raws, self.phones)
-            decided.extend(new)
-            return e164s
-
+        """The fast path over one part, chunk by chunk (in the worker thread); None: the Python path reads it."""
+        out: _Prepared = []
         try:
-            return fast.part(index, text, resolve), decided
-        except duckdb.Error as exc:
+            for first, chunk in _chunks(data, CHUNK_LINES):
+                try:
+                    text = b"\n".join(chunk).decode("utf-8")
+                except UnicodeDecodeError:  # the normaliser gives these lines their exact fate
+                    out.append((FastPart({}, {}, list(enumerate(chunk, first)), 0), []))
+                    continue
+                decided: list[phone_lookup.Decision] = []
+
+                def resolve(raws: Sequence[str], decided: list[phone_lookup.Decision] = decided) -> list[str | None]:
+                    self.result.phones_seen += len(raws)
+                    e164s, new = phone_lookup.resolve(self.lookup_conn, self.region, raws, self.phones)
+                    decided.extend(new)
+                    return e164s
+
+                out.append((fast.part(index, text, resolve, first), decided))
+        except (duckdb.Error, OSError, EOFError, zlib.error) as exc:
             log.warning("window %s: fast path failed on %s (%s); the Python normaliser reads it",
                         self.window.id, part.name, exc)
+            for taken, _ in out:
+                for path in taken.files.values():
+                    path.unlink(missing_ok=True)
             return None
+        return out
 
     def parts(self) -> Iterator[int]:
         started = time.monotonic()
@@ -258,11 +271,12 @@ class WindowStager:
     def _stage(self, index: int, part: PartInfo, data: bytes, future: Future[_Prepared | None] | None) -> None:
         prepared = future.result() if future is not None else None
         if prepared is not None:
-            taken, decided = prepared
-            phone_lookup.stage(self.conn, decided)
-            self.stager.add_fast(taken)
-            for lineno, line in taken.slow_lines:
-                self.stager.add_all(self.normaliser.normalise(parse_line(line), f"{part.name}:{lineno}"), index, lineno)
+            for taken, decided in prepared:
+                phone_lookup.stage(self.conn, decided)
+                self.stager.add_fast(taken)
+                for lineno, line in taken.slow_lines:
+                    items = self.normaliser.normalise(parse_line(line), f"{part.name}:{lineno}")
+                    self.stager.add_all(items, index, lineno)
         else:
             for name, lineno, envelope in part_envelopes(part.name, data):
                 self.stager.add_all(self.normaliser.normalise(envelope, f"{name}:{lineno}"), index, lineno)

@@ -162,6 +162,12 @@ def two_schemas(pg_url: str) -> Iterator[tuple[psycopg.Connection[TupleRow], psy
             drop_schema(pg_url, name)
 
 
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB reads parts in chunks of 3 lines here, so chunk and part boundaries both fall inside windows."""
+    monkeypatch.setattr("sms_response.staging.CHUNK_LINES", 3)
+
+
 def _import(conn: psycopg.Connection[TupleRow], root: Path, fast: bool) -> LoadResult:
     schema = str(conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
     result = import_window(conn, schema, root, WINDOW, MAPPING, default_region="US", fast_path=fast)
