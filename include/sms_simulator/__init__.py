@@ -19,7 +19,8 @@ Modules, from the campaign model up to the HTTP face:
   sends, wave holdouts), ``errors``;
 * ``opt_status`` (the opt-status export) and ``customers`` (the brand's customer table, its CRM, and the
   truth of a tier query on it; ``customer_table`` writes it to PostgreSQL);
-* ``faults``: event-API faults and the send gate;
+* ``faults``: event-API faults, the page gate and the send gate; ``resets`` (the ``reset`` fault's
+  connection reset);
 * HTTP: ``app`` (``create_app``) with ``event_routes``, ``push_routes`` and ``routing``; ``server``
   runs it in a thread, ``__main__`` from the command line.
 """

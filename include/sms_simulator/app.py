@@ -47,8 +47,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from .event_routes import SimStats, event_router, install_log_filter
-from .faults import FaultConfig, FaultDecider
+from .faults import FaultConfig, FaultDecider, PageGate
 from .push_routes import push_router
+from .resets import ResettableApp
 from .routing import BearerAuth, error
 from .sends import PushState
 from .state import PlatformState
@@ -72,6 +73,7 @@ class SimulatorRuntime:
     token: str = field(repr=False)
     decider: FaultDecider
     stats: SimStats
+    page_gate: PageGate = field(default_factory=PageGate)
 
 
 def get_runtime(app: FastAPI) -> SimulatorRuntime:
@@ -89,12 +91,13 @@ def create_app(
     """The simulator app; ``behaviour`` drives wave sends, ``clock`` (default: now, UTC) times them."""
     install_log_filter()
     runtime = SimulatorRuntime(state, config.token, FaultDecider(config.faults), SimStats())
-    app = FastAPI(title="SMS platform simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    # ResettableApp: the 'reset' fault needs the server's own send, outside every other middleware.
+    app = ResettableApp(title="SMS platform simulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
     authorized = BearerAuth(config.token)
     push = PushState(state, behaviour=behaviour or WaveBehaviour(), clock=clock or (lambda: datetime.now(UTC)))
     app.state.push = push
-    app.include_router(event_router(state, runtime.decider, runtime.stats, authorized))
+    app.include_router(event_router(state, runtime.decider, runtime.stats, authorized, runtime.page_gate))
     app.include_router(push_router(push, authorized))
     app.include_router(subscriber_router(state, authorized))
 

@@ -2,7 +2,8 @@
 
 ``GET /v1/events?start=&end=[&cursor=&limit=&codes=&mailings=]`` answers one page of the envelopes
 published in ``[start, end)``, ordered by (published_at, sequence), each request first passed
-through the fault decider (429, 5xx, a cut or truncated body, a slow answer).  ``/sim/truth``,
+through the page gate and the fault decider (429, 5xx, a cut or truncated body, a reset connection, a
+duplicated page, a slow answer).  ``/sim/truth``,
 ``/sim/truth/all`` and ``/sim/stats`` let tests read the ground truth and the request counters.
 """
 
@@ -22,7 +23,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from .clock import parse_aware, to_us
-from .faults import FaultDecider
+from .faults import FaultDecider, PageGate
+from .resets import request_reset
 from .routing import error
 from .state import DEFAULT_LIMIT, MAX_LIMIT, PageError, PlatformState
 
@@ -56,7 +58,7 @@ def install_log_filter() -> None:
 class SimStats:
     """Counters for /sim/stats; updated from the event loop and worker threads."""
 
-    FAULT_KINDS = ("429", "5xx", "slow", "cut")
+    FAULT_KINDS = ("429", "5xx", "slow", "cut", "reset", "dup")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -150,10 +152,13 @@ async def _cut_stream(body: bytes) -> AsyncIterator[bytes]:
 
 
 def event_router(
-    state: PlatformState, decider: FaultDecider, stats: SimStats, authorized: Callable[[Request], bool]
+    state: PlatformState, decider: FaultDecider, stats: SimStats, authorized: Callable[[Request], bool],
+    page_gate: PageGate | None = None,
 ) -> APIRouter:
-    """Routes of the event feed over ``state``, with faults from ``decider`` and counts in ``stats``."""
+    """Routes of the event feed over ``state``, with faults from ``decider``, pages held by ``page_gate`` and
+    counts in ``stats``."""
     router = APIRouter()
+    gate = page_gate or PageGate()
 
     @router.get("/v1/events")
     async def events(request: Request) -> Response:
@@ -172,6 +177,7 @@ def event_router(
         except PageError as exc:
             stats.incr("bad_requests")
             return error(400, str(exc))
+        await gate.admit()
         decision = decider.decide(query.page_key)
         if decision.slow_seconds > 0:
             stats.fault("slow")
@@ -183,6 +189,14 @@ def event_router(
         if decision.fault == "5xx":
             stats.fault("5xx")
             return error(decision.status, f"simulated server error {decision.status}")
+        if decision.fault == "reset":
+            stats.fault("reset")
+            request_reset(request.scope)
+            return Response(status_code=503)  # never sent: the connection is reset instead
+        if decision.fault == "dup" and query.cursor is not None:
+            # The cursor does not advance: the client is handed this page again on its next request.
+            stats.fault("dup")
+            next_cursor = query.cursor
         body = _page_body(texts, next_cursor)
         if decision.fault == "cut":
             stats.fault("cut")

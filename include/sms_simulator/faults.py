@@ -1,10 +1,18 @@
-"""Fault switches for tests: failing event-API pages, and the send gate that holds a batch send.
+"""Fault switches for tests: failing event-API pages, and the gates that hold a page or a batch send.
 
 Each request for a ``GET /v1/events`` page is decided with an RNG seeded from
 ``(fault_seed, page key, attempt number for that page)``, so a replayed client
 sees the same sequence of failures.  ``max_faults_per_page`` bounds consecutive
 failures of one page; that guarantees a client with enough retries finishes.
 A slow answer is not a failure: it can be combined with any outcome.
+
+Fault kinds: ``429`` (with ``Retry-After``), ``5xx``, ``cut`` (half a body), ``reset`` (the TCP
+connection is reset before any byte of an answer, as a load balancer dropping it does) and ``dup``
+(a duplicated page: the page is answered but its ``next_cursor`` does not advance, so the client is
+handed the same page again; never on a window's first page, which has no cursor to repeat).
+
+The page gate (``PageGate``) holds the next ``GET /v1/events`` page once K pages were answered, so a
+test can kill a client in the middle of a download at a known point.
 
 The send gate (``SendGate``) lets a test freeze a ``POST /v1/messages/batch``
 half way, as if the client died while the platform was still working through
@@ -14,6 +22,7 @@ accepted messages until the gate is released.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,7 +32,7 @@ from typing import Any, Literal
 
 from .errors import PushError
 
-FaultKind = Literal["429", "5xx", "cut"]
+FaultKind = Literal["429", "5xx", "cut", "reset", "dup"]
 # "drop": half the body then the connection is dropped (client: incomplete read,
 # requests' ChunkedEncodingError).  "truncate": a complete response whose body is
 # half a JSON document (client: invalid JSON).  Real outages produce both.
@@ -41,20 +50,23 @@ class FaultConfig:
     rate_cut: float = 0.0
     max_faults_per_page: int = 2
     fault_seed: int = 0
+    # Appended after the older fields so a config without them decides exactly as before.
+    rate_reset: float = 0.0
+    rate_dup: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_5xx", "rate_slow", "rate_cut"):
+        for name in ("rate_429", "rate_5xx", "rate_slow", "rate_cut", "rate_reset", "rate_dup"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
-        if self.rate_429 + self.rate_5xx + self.rate_cut > 1.0 + 1e-9:
-            raise ValueError("rate_429 + rate_5xx + rate_cut must not exceed 1")
+        if self.rate_429 + self.rate_5xx + self.rate_cut + self.rate_reset + self.rate_dup > 1.0 + 1e-9:
+            raise ValueError("rate_429 + rate_5xx + rate_cut + rate_reset + rate_dup must not exceed 1")
         if self.retry_after < 0 or self.slow_seconds < 0 or self.max_faults_per_page < 0:
             raise ValueError("retry_after, slow_seconds and max_faults_per_page must be >= 0")
 
     @property
     def any_enabled(self) -> bool:
-        return any((self.rate_429, self.rate_5xx, self.rate_slow, self.rate_cut))
+        return any((self.rate_429, self.rate_5xx, self.rate_slow, self.rate_cut, self.rate_reset, self.rate_dup))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,13 +108,22 @@ def decide(config: FaultConfig, page_key: str, attempt: int, consecutive_faults:
     cut_mode: CutMode | None = None
     status = 200
     if consecutive_faults < config.max_faults_per_page:
-        if u_fault < config.rate_429:
-            fault, status = "429", 429
-        elif u_fault < config.rate_429 + config.rate_5xx:
-            fault = "5xx"
+        # Cumulative bands of u_fault, in the order the kinds were added (older configs decide as before).
+        bands: tuple[tuple[FaultKind, float], ...] = (
+            ("429", config.rate_429), ("5xx", config.rate_5xx), ("cut", config.rate_cut),
+            ("reset", config.rate_reset), ("dup", config.rate_dup),
+        )
+        edge = 0.0
+        for kind, rate in bands:
+            edge += rate
+            if u_fault < edge:
+                fault = kind
+                break
+        if fault == "429":
+            status = 429
+        elif fault == "5xx":
             status = FAULT_STATUSES_5XX[min(int(u_status * len(FAULT_STATUSES_5XX)), len(FAULT_STATUSES_5XX) - 1)]
-        elif u_fault < config.rate_429 + config.rate_5xx + config.rate_cut:
-            fault = "cut"
+        elif fault == "cut":
             cut_mode = "drop" if u_status < 0.5 else "truncate"
     return FaultDecision(fault, status, slow, attempt, cut_mode)
 
@@ -149,7 +170,7 @@ class FaultDecider:
 
 @dataclass
 class _Hold:
-    """One arming of the send gate."""
+    """One arming of a gate (a page gate counts pages in ``accepted``)."""
 
     block_after: int
     accepted: int = 0
@@ -245,3 +266,73 @@ class SendGate:
             "blocked": hold is not None and hold.waiting > 0,
             "accepted_since_armed": hold.accepted if hold is not None else self._last_accepted,
         }
+
+
+class PageGate:
+    """Holds ``GET /v1/events`` pages once ``after_pages`` more pages were let through; thread-safe.
+
+    The route awaits ``admit()`` before answering a page (the wait runs in a worker thread, so the event
+    loop keeps serving); tests arm, watch and release the gate from another thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._hold: _Hold | None = None
+
+    def arm(self, after_pages: int) -> dict[str, Any]:
+        """Hold every page request once ``after_pages`` more pages have been let through."""
+        if not isinstance(after_pages, int) or isinstance(after_pages, bool) or after_pages < 0:
+            raise PushError("after_pages must be an integer >= 0")
+        with self._lock:
+            if self._hold is not None and self._hold.waiting:
+                raise PushError("the page gate is holding a request; release it first")
+            self._hold = _Hold(after_pages)
+            self._changed.notify_all()
+            return self._status()
+
+    def release(self) -> dict[str, Any]:
+        """Let held requests be answered and disarm the gate (a no-op when it is not armed)."""
+        with self._lock:
+            hold, self._hold = self._hold, None
+            if hold is not None:
+                hold.release.set()
+            self._changed.notify_all()
+            return self._status()
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return self._status()
+
+    def wait_blocked(self, timeout: float) -> bool:
+        """True once a page request is held by the gate, False after ``timeout`` seconds."""
+        with self._lock:
+            return self._changed.wait_for(lambda: self._hold is not None and self._hold.waiting > 0, timeout)
+
+    def _should_hold(self) -> _Hold | None:
+        with self._lock:
+            hold = self._hold
+            if hold is None:
+                return None
+            if hold.accepted < hold.block_after:
+                hold.accepted += 1
+                return None
+            hold.waiting += 1
+            self._changed.notify_all()
+            return hold
+
+    async def admit(self) -> None:
+        """Return at once, or wait (off the event loop) while the gate holds page requests."""
+        hold = self._should_hold()
+        if hold is None:
+            return
+        try:
+            await asyncio.to_thread(hold.release.wait)
+        finally:
+            with self._lock:
+                hold.waiting -= 1
+
+    def _status(self) -> dict[str, Any]:
+        hold = self._hold
+        return {"armed": hold is not None, "blocked": hold is not None and hold.waiting > 0,
+                "pages_since_armed": hold.accepted if hold is not None else 0}

@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 
 from .app import ApiConfig, SimulatorRuntime, create_app, get_runtime
-from .faults import FaultConfig
+from .faults import FaultConfig, PageGate
 from .sends import PushState
 from .state import PlatformState
 from .wave import WaveBehaviour
@@ -96,6 +96,11 @@ class SimulatorServer:
         port: int = sockets[0].getsockname()[1]
         return port
 
+    @property
+    def page_gate(self) -> PageGate:
+        """Holds event-API pages (a client killed mid-download at a known page)."""
+        return self.runtime.page_gate
+
     def set_faults(self, faults: FaultConfig) -> None:
         self.runtime.decider.config = faults
 
@@ -131,6 +136,7 @@ class SimulatorServer:
             return
         # A batch held by the send gate would otherwise pin a worker thread past shutdown.
         self.push.send_gate.release()
+        self.page_gate.release()
         server.should_exit = True
         thread.join(self._shutdown_timeout)
         if thread.is_alive():
