@@ -23,8 +23,21 @@ class PlatformAuthError(PlatformError):
     """The platform refused the credentials (HTTP 401/403)."""
 
 
+class PlatformUnavailable(PlatformError):
+    """A request kept failing (429, 5xx, timeouts, resets, cut answers) until the retries ran out."""
+
+
+class DatabaseConnectionLost(SmsResponseError):
+    """The connection to the response database broke in the middle of a step (server restarted or stopped,
+    network cut); what the step had not committed was rolled back, so retrying it is safe."""
+
+
 class LandingError(SmsResponseError):
     """Landing files are missing, incomplete or do not match their manifest."""
+
+
+class LandingDiskFull(LandingError):
+    """The landing folder ran out of space (or hit a file size limit) while a window was being written."""
 
 
 class MappingError(SmsResponseError):

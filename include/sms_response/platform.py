@@ -2,11 +2,14 @@
 
 The client pages by cursor over a publication-time window, with connect/read timeouts and
 retries (tenacity) on 429, 5xx, connection errors and cut pages; a 429's ``Retry-After`` is
-honoured. A 401/403 fails at once with a message that never contains the token.
+honoured. A 401/403 fails at once with a message that never contains the token. When the retries
+run out, the error names the page, the window and the last failure (status, timeout, reset); a
+platform that keeps answering the same cursor is given up on instead of paged forever.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -22,10 +25,14 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from sms_response.errors import PlatformAuthError, PlatformError
+from sms_response.errors import PlatformAuthError, PlatformError, PlatformUnavailable
 from sms_response.window import Window
 
 log = logging.getLogger(__name__)
+
+# A platform that answers the same next_cursor this many times in a row is not advancing (a duplicated page
+# now and then is tolerated: its events are de-duplicated by the import).
+MAX_SAME_CURSOR = 10
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,40 @@ class RetryableError(PlatformError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def causes_of(exc: BaseException, depth: int = 6) -> list[BaseException]:
+    """The exception, its causes and the exceptions in its args (requests wraps urllib3's, which wraps OSError)."""
+    found: list[BaseException] = []
+    todo: list[tuple[BaseException, int]] = [(exc, 0)]
+    while todo:
+        e, d = todo.pop()
+        if any(e is f for f in found) or d > depth:
+            continue
+        found.append(e)
+        todo += [(x, d + 1) for x in (e.__cause__, e.__context__, *e.args) if isinstance(x, BaseException)]
+    return found
+
+
+def describe_transport_error(exc: BaseException, timeout: tuple[float, float]) -> str:
+    """What went wrong on the wire, in words (the exception class alone says little to a user)."""
+    causes = causes_of(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        what = f"could not connect within the connect timeout of {timeout[0]:g} s"
+    elif isinstance(exc, requests.ReadTimeout):
+        what = f"no answer within the read timeout of {timeout[1]:g} s"
+    elif any(isinstance(c, ConnectionResetError) for c in causes):
+        what = "the platform reset the connection"
+    elif any(isinstance(c, http.client.RemoteDisconnected) for c in causes):
+        what = "the platform closed the connection without answering"
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError) or any(
+            isinstance(c, http.client.IncompleteRead) for c in causes):
+        what = "the answer was cut off before its end"
+    elif any(isinstance(c, ConnectionRefusedError) for c in causes):
+        what = "the connection was refused"
+    else:
+        what = "transport error"
+    return f"{what} ({type(exc).__name__})"
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -117,15 +158,18 @@ class SmsPlatformClient:
             resp = self.session.request(method, url, params=params, json=body, timeout=self.timeout)
             content = resp.content  # reading the body here surfaces a cut page as an error
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            raise RetryableError(f"transport error: {type(exc).__name__}") from exc
+            raise RetryableError(describe_transport_error(exc, self.timeout)) from exc
         if resp.status_code in (401, 403):
             raise PlatformAuthError(
                 f"SMS platform refused the credentials (HTTP {resp.status_code}) at {url}; "
                 "check the password/token of the sms_platform connection"
             )
         if resp.status_code == 429 or resp.status_code >= 500:
+            retry_after = resp.headers.get("Retry-After")
             raise RetryableError(
-                f"HTTP {resp.status_code}", _retry_after_seconds(resp.headers.get("Retry-After"))
+                f"HTTP {resp.status_code} {resp.reason or ''}".rstrip()
+                + (f" (Retry-After: {retry_after})" if retry_after is not None else ""),
+                _retry_after_seconds(retry_after),
             )
         if resp.status_code not in (200, 201):
             raise PlatformError(f"HTTP {resp.status_code} from {method} {url}: {resp.text[:300]}")
@@ -184,14 +228,27 @@ class SmsPlatformClient:
             params["codes"] = ",".join(codes)
         if mailings:
             params["mailings"] = ",".join(mailings)
-        number = 0
+        number = same_cursor = 0
         while True:
-            doc, nbytes = self._fetch_with_retry(params)
+            try:
+                doc, nbytes = self._fetch_with_retry(params)
+            except RetryableError as exc:
+                raise PlatformUnavailable(
+                    f"GET {self.base_url}/v1/events gave up on page {number + 1} of window {window.id} after "
+                    f"{self.retry.attempts} attempt(s); the last failed with {exc}"
+                    + (f" ({number} page(s) before it were fetched)" if number else "")
+                ) from exc
             yield Page(number, doc["data"], nbytes)
             number += 1
             cursor = doc.get("next_cursor")
             if not cursor:
                 return
+            same_cursor = same_cursor + 1 if str(cursor) == params.get("cursor") else 0
+            if same_cursor >= MAX_SAME_CURSOR:
+                raise PlatformError(
+                    f"GET {self.base_url}/v1/events answered the same next_cursor {same_cursor} times in a row at "
+                    f"page {number} of window {window.id}: the platform is not advancing; giving up"
+                )
             params = {**params, "cursor": str(cursor)}
 
     # -- push side: contact update imports, batch sends, delivery status ----------------------------------
