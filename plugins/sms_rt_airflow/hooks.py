@@ -17,6 +17,7 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from sms_response.errors import DatabaseConnectionLost
 from sms_response.settings import Settings
 from sms_rt_airflow.constants import PLATFORM_CONN_ID, RESPONSE_DB_CONN_ID
 
@@ -207,11 +208,14 @@ def _libpq_uri(conn: Any) -> str:
 
 @contextmanager
 def db_connection(
-    *, autocommit: bool = False, conn_id: str = RESPONSE_DB_CONN_ID, settings: Settings | None = None
+    *, autocommit: bool = False, conn_id: str = RESPONSE_DB_CONN_ID, settings: Settings | None = None,
+    purpose: str = "",
 ) -> Iterator[psycopg.Connection[Any]]:
     """A connection to the response database, its schema migrated first (cheap when already current).
 
-    ``autocommit=True`` for code that commits its own transaction blocks (the wave steps).
+    ``autocommit=True`` for code that commits its own transaction blocks (the wave steps). When the connection
+    breaks under the step (the server restarted, the network cut), the error says so, with ``purpose`` (what the
+    step was doing) and the server's own words, as :class:`DatabaseConnectionLost`, which a retry may fix.
     """
     from sms_response import migrate
 
@@ -221,5 +225,14 @@ def db_connection(
     try:
         conn.autocommit = autocommit
         yield conn
+    except Exception as exc:
+        if not conn.broken or isinstance(exc, DatabaseConnectionLost):
+            raise
+        during = f" during {purpose}" if purpose else ""
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DatabaseConnectionLost(
+            f"lost the connection to the response database{during}: {first_line}. What this attempt had not "
+            "committed was rolled back by the server; retrying the task resumes safely."
+        ) from exc
     finally:
         conn.close()

@@ -126,7 +126,7 @@ class WaveSendOperator(BaseOperator):
 
         client = SmsPlatformHook(self.platform_conn_id).get_conn()
         try:
-            with db_connection(autocommit=True) as conn:
+            with db_connection(autocommit=True, purpose=f"the wave's {self.phase} send") as conn:
                 mailing = wave_of(conn, context)
                 try:  # a phase is never sent before its profiles (e.g. an upstream task marked success by hand)
                     require_profiles_pushed(conn, mailing, self.phase)

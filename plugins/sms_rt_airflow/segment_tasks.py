@@ -50,7 +50,7 @@ def refresh(context: Any) -> dict[str, Any]:
     requested = [str(m) for m in params.get("mailing_names") or ()]
     from_events, load_ids = mailings_from_asset_events(context.get("triggering_asset_events"))
 
-    with db_connection() as conn:
+    with db_connection(purpose="the segment refresh") as conn:
         if requested:
             source, mailings = "params", requested
         elif from_events:

@@ -95,7 +95,9 @@ def import_(window_value: Mapping[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     window = Window.from_dict(window_value)
     dag_run = context.get("dag_run")
-    with (db_connection(settings=settings) as conn, db_connection(settings=settings, autocommit=True) as lookup,
+    during = f"the import of window {window.id}"
+    with (db_connection(settings=settings, purpose=during) as conn,
+          db_connection(settings=settings, autocommit=True, purpose=during) as lookup,
           fail_without_retry(MappingError, ReconciliationError, LandingError)):
         result = import_window(
             conn,
