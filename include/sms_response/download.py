@@ -1,12 +1,19 @@
-"""Download one window of events into landing files (the ``eventsDownload`` step)."""
+"""Download one window of events into landing files (the ``eventsDownload`` step).
+
+A failed download (the platform gave up, the disk filled, the process was stopped) publishes nothing:
+its version folder is removed and the window's landing link keeps pointing where it did (or nowhere).
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sms_response.errors import LandingDiskFull
 from sms_response.landing import LandingWriter, Manifest
 from sms_response.platform import EventSource
 from sms_response.window import Window
@@ -26,11 +33,17 @@ def download_window(
     source_name: str = "event-api",
 ) -> Manifest:
     """Fetch every page of ``window`` (its span and filters) and publish it atomically as its landing files."""
-    landing_root.mkdir(parents=True, exist_ok=True)
-    writer = LandingWriter(landing_root, window.id, part_max_records)
     started = time.monotonic()
     last_log = started
     pages = records = http_bytes = 0
+    try:
+        landing_root.mkdir(parents=True, exist_ok=True)
+        writer = LandingWriter(landing_root, window.id, part_max_records)
+    except OSError as exc:
+        full = _disk_full(exc, window, landing_root)
+        if full is None:
+            raise
+        raise full from exc
     try:
         for page in source.pages(window, window.event_codes, window.mailing_names, page_size):
             pages += 1
@@ -57,9 +70,13 @@ def download_window(
                 "retries": int(getattr(source, "retries_done", 0)),
             }
         )
-    except BaseException:
-        writer.abort()
-        raise
+    except BaseException as exc:
+        _abort(writer)
+        log.error("window %s: download failed after %d page(s); nothing was published", window.id, pages)
+        full = _disk_full(exc, window, landing_root) if isinstance(exc, OSError) else None
+        if full is None:
+            raise
+        raise full from exc
     elapsed = time.monotonic() - started
     log.info(
         "window %s downloaded: %d pages, %d records in %d part(s), %.2f s (%.0f records/s), sha256 %s",
@@ -67,3 +84,34 @@ def download_window(
         manifest.records / elapsed if elapsed else 0.0, manifest.sha256[:12],
     )
     return manifest
+
+
+_FULL = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+         errno.EFBIG: "a file size limit was reached"}
+
+
+def _disk_full(exc: OSError, window: Window, landing_root: Path) -> LandingDiskFull | None:
+    """A user-facing error for a full landing folder (an ``OSError`` alone names neither the window nor where)."""
+    what = _FULL.get(exc.errno or 0)
+    if what is None:
+        return None
+    try:
+        usage = shutil.disk_usage(landing_root)
+        space = f"{usage.free / 1e6:.1f} MB free of {usage.total / 1e6:.1f} MB"
+    except OSError:
+        space = "free space unknown"
+    return LandingDiskFull(
+        f"window {window.id}: {what} while writing its landing files under {landing_root} ({space}; "
+        f"{exc.strerror or exc}). Nothing was published: the window's landing files are as before. "
+        "Free space there (or point SMS_RT_LANDING_DIR elsewhere) and run the download again."
+    )
+
+
+def _abort(writer: LandingWriter) -> None:
+    """Remove the unpublished version; closing a part on a full disk can fail again, which must not stop that."""
+    try:
+        writer.abort()
+    except OSError as exc:
+        log.warning("window %s: closing the unpublished landing version failed (%s); removing it", writer.window_id,
+                    exc)
+        shutil.rmtree(writer.version_dir, ignore_errors=True)
