@@ -3,8 +3,9 @@
 A batch is marked ``sending`` and committed *before* the platform is called, then each answer is recorded.
 A crash between the two leaves rows in ``sending``; the next attempt sends them again with the same
 idempotency keys and the platform answers ``duplicate`` instead of texting twice. Every batch is re-checked
-against consent right before it goes out (a number that opted out after the plan is ``skipped_opted_out``),
-and a recipient outside its local sending window gets ``send_after`` and waits.
+against consent right before it goes out (a number that opted out after the plan, or while earlier batches
+went out, is ``skipped_opted_out`` and the rest of its batch is sent), and a recipient outside its local
+sending window gets ``send_after`` and waits.
 """
 
 from __future__ import annotations
@@ -74,6 +75,20 @@ def _messages(conn: Conn, mailing: str, campaign_code: str, rows: Sequence[tuple
     ]
 
 
+def _skip_not_sendable(conn: Conn, mailing: str, phones: Sequence[str], policy: str,
+                       progress: SendProgress) -> set[str]:
+    """Mark the phones the consent policy does not allow now as skipped (with why); count and return them."""
+    blocked = not_sendable(conn, phones, policy)
+    for why, skip_status, reason in SKIPS:
+        skipped = sorted(p for p, w in blocked.items() if w == why)
+        if skipped:
+            conn.execute(load_sql("wave_skip_not_sendable"), {"mailing": mailing, "phones": skipped,
+                                                               "status": skip_status, "reason": reason.format(policy)})
+    progress.skipped_opted_out += sum(1 for w in blocked.values() if w == "opted_out")
+    progress.skipped_no_consent += sum(1 for w in blocked.values() if w == "no_consent")
+    return set(blocked)
+
+
 def send_phase(
     conn: Conn,
     client: SmsPlatformClient,
@@ -107,25 +122,26 @@ def send_phase(
             conn.execute(load_sql("wave_set_send_after"),
                          {"phones": list(later), "ats": list(later.values()), "mailing": mailing})
         # Consent is absolute: whoever opted out, or lost the consent the policy needs, since the plan is never sent.
-        blocked = not_sendable(conn, [r[0] for r in due], policy)
-        for why, skip_status, reason in SKIPS:
-            skipped = sorted(p for p, w in blocked.items() if w == why)
-            if skipped:
-                conn.execute(load_sql("wave_skip_not_sendable"), {"mailing": mailing, "phones": skipped,
-                                                                   "status": skip_status,
-                                                                   "reason": reason.format(policy)})
-    progress.skipped_opted_out = sum(1 for w in blocked.values() if w == "opted_out")
-    progress.skipped_no_consent = sum(1 for w in blocked.values() if w == "no_consent")
+        blocked = _skip_not_sendable(conn, mailing, [r[0] for r in due], policy, progress)
     due = [r for r in due if r[0] not in blocked]
     progress.waiting = len(later)
     progress.next_send_at = min(later.values()) if later else None
     batch_no = int(conn.execute(load_sql("wave_last_batch_no"),
                                 {"mailing": mailing}).fetchone()[0])  # type: ignore[index]
     started, last_log = time.monotonic(), time.monotonic()
-    for batch in _chunks(due, size):
-        batch_no += 1
-        phones = [r[0] for r in batch]
+    for chunk in _chunks(due, size):
         with conn.transaction():
+            # An import may have brought an opt-out while the earlier batches went out: that number is skipped
+            # like one that opted out before the send (the rest of the batch goes), not a reason to fail the wave.
+            late = _skip_not_sendable(conn, mailing, [r[0] for r in chunk], policy, progress)
+            if late:
+                log.info("wave %s %s: %d recipient(s) lost consent during the send; skipped", mailing, phase,
+                         len(late))
+            batch = [r for r in chunk if r[0] not in late]
+            if not batch:
+                continue
+            batch_no += 1
+            phones = [r[0] for r in batch]
             assert_sendable(conn, phones, policy)  # belt and braces: raises rather than text an opted-out number
             conn.execute(load_sql("wave_mark_sending"), {"batch_no": batch_no, "mailing": mailing, "phones": phones})
         messages = _messages(conn, mailing, spec.campaign_code, batch)
