@@ -2,9 +2,10 @@
 worker died.
 
 Each step runs in a task process of its own (``task_driver.py``) and is caught at a known point before the kill:
-the download by the simulator's page gate after two pages (part of the window written, nothing published), the
-import and the segment refresh waiting for a lock the test holds (rows written, nothing committed), the send by
-the simulator's send gate while the platform holds a batch (the batch marked ``sending``, its answer never read).
+the download by the simulator's page gate after two pages (part of the window written, nothing published; the
+retry removes the abandoned version), the import and the segment refresh waiting for a lock the test holds (rows
+written, nothing committed), the send by the simulator's send gate while the platform holds a batch (the batch
+marked ``sending``, its answer never read).
 The retry gives the fault-free landing files and tables, every window reconciles, and each phone is texted once.
 """
 
@@ -103,11 +104,14 @@ def test_a_download_killed_half_way_publishes_nothing_and_its_retry_gives_the_re
     finally:
         gates.page_gate.release()
     assert not (root / FAULT_WINDOW.id).exists(), "a killed download published its window"
+    assert versions[0].exists()  # the dead task could not remove its half-written version
 
     retry = Task("download", {"window": FAULT_WINDOW.to_dict()}, env, tmp_path / "logs").wait().result()
     assert retry["sha256"] == reference.sha256 and retry["records"] == reference.records
     directory, manifest = read_manifest(root, FAULT_WINDOW.id)
-    assert directory != versions[0].resolve() and len(list(verified_parts(directory, manifest))) >= 1
+    assert len(list(verified_parts(directory, manifest))) == len(manifest.parts)
+    # The retry removed the abandoned version: only the published one is left.
+    assert list((root / ".versions").iterdir()) == [directory]
     import_in_process(pg_url, fresh_schema, root, FAULT_WINDOW)
     assert fingerprint_of(pg_url, fresh_schema) == reference.imported
     assert not reconciles(pg_url, fresh_schema)
