@@ -23,6 +23,7 @@ from sms_response.mapping import CodeMapping, Mapping
 from sms_response.phones import PhoneNormaliser
 from sms_response.window import Window
 
+SMS_CHANNEL = "SMS"
 SENT = "sentSMS"
 INTERACTED = "interactedSMS"
 EVENT_CODES = (SENT, INTERACTED)
@@ -54,6 +55,21 @@ class Reject:
     position: str
     reason: str
     raw: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record of another channel (email, push): not an SMS event, not an error."""
+
+    channel: str
+
+
+@dataclass(frozen=True)
+class UnparseableLine:
+    """A landing line that is not JSON (it still counts as one record, rejected with the parser's message)."""
+
+    text: str
+    error: str
 
 
 def raw_json(obj: object) -> str:
@@ -191,7 +207,11 @@ class Normaliser:
         self.load_id = load_id
         self.phones = phones
 
-    def normalise(self, envelope: object, position: str) -> Iterator[EventRow | Reject]:
+    def normalise(self, envelope: object, position: str) -> Iterator[EventRow | Reject | Skipped]:
+        if isinstance(envelope, UnparseableLine):
+            yield Reject(position, f"line is not valid JSON ({envelope.error})",
+                         raw_json({"__unparseable_line__": envelope.text}))
+            return
         if not isinstance(envelope, dict):
             yield Reject(position, f"envelope is not a JSON object ({type(envelope).__name__})", raw_json(envelope))
             return
@@ -201,6 +221,23 @@ class Normaliser:
             return
         if not events:
             yield Reject(position, "envelope has an empty events list", raw_json(envelope))
+            return
+        channel = envelope.get("channel")
+        bad_channel = None
+        if channel is not None and not isinstance(channel, str):
+            bad_channel = f"channel is not a string ({type(channel).__name__})"
+        elif isinstance(channel, str) and not channel.strip():
+            bad_channel = "channel is blank"
+        elif isinstance(channel, str) and "\x00" in channel:
+            bad_channel = "channel contains a NUL character"
+        if bad_channel:
+            for i, event in enumerate(events):
+                yield Reject(f"{position}:{i}", bad_channel, raw_json({**envelope, "events": [event]}))
+            return
+        if channel is not None and channel.strip().upper() != SMS_CHANNEL:
+            # Another channel's events (email, push) in the platform's download: counted, not imported or rejected.
+            for _ in events:
+                yield Skipped(channel.strip().upper()[:40])
             return
         idents = _identifiers(envelope)
         for i, event in enumerate(events):

@@ -26,7 +26,7 @@ Conn = psycopg.Connection[TupleRow]
 
 # The latest windows first; each with its latest validation run, if any.
 WINDOWS_SQL = """
-SELECT l.load_id, l.status, l.downloaded, l.imported, l.duplicates, l.rejected, l.late,
+SELECT l.load_id, l.status, l.downloaded, l.imported, l.duplicates, l.rejected, l.late, l.skipped, l.conflicts,
        l.window_start, l.window_end, l.finished_at, l.message,
        v.validation_id, v.success, v.critical_failures, v.warnings, v.validated_at
 FROM load_log l
@@ -99,10 +99,10 @@ def windows(conn: Conn, limit: int = 200) -> list[WindowHealth]:
     """The latest ``limit`` windows, newest first."""
     out = []
     for r in conn.execute(WINDOWS_SQL, {"limit": limit}).fetchall():
-        recon = WindowReconciliation(str(r[0]), str(r[1]), *(int(x or 0) for x in r[2:7]))
+        recon = WindowReconciliation(str(r[0]), str(r[1]), *(int(x or 0) for x in r[2:9]))
         out.append(WindowHealth(
-            recon, r[7], r[8], r[9], r[10], None if r[11] is None else int(r[11]), r[12],
-            None if r[13] is None else int(r[13]), None if r[14] is None else int(r[14]), r[15],
+            recon, r[9], r[10], r[11], r[12], None if r[13] is None else int(r[13]), r[14],
+            None if r[15] is None else int(r[15]), None if r[16] is None else int(r[16]), r[17],
         ))
     return out
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sms_response.errors import LandingError
-from sms_response.events import count_records
+from sms_response.events import UnparseableLine, count_records
 
 MANIFEST = "manifest.json"
 VERSIONS_DIR = ".versions"
@@ -195,8 +195,8 @@ def part_envelopes(name: str, data: bytes) -> Iterator[tuple[str, int, Any]]:
 def parse_line(line: bytes | str) -> Any:
     try:
         return json.loads(line)
-    except ValueError:
+    except ValueError as exc:
         # The downloader wrote valid JSON; a broken line here is corruption, but it still
         # counts as one record and is quarantined rather than lost.
         text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-        return {"__unparseable_line__": text}
+        return UnparseableLine(text, str(exc)[:120])

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from sms_response.errors import MappingError, ReconciliationError
 from sms_response.landing import Manifest, read_manifest
 from sms_response.mapping import CodeMapping, Mapping
 from sms_response.sqlfiles import load_sql, sql_statements
-from sms_response.staging import REJECT_COLUMNS, REJECT_STAGE, WindowStager, stage_name
+from sms_response.staging import REJECT_COLUMNS, REJECT_STAGE, WindowStager, dups_name, stage_name
 from sms_response.window import Window
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,13 @@ class LoadResult:
     seconds: float
     fast_path_records: int = 0
     phones_parsed: int = 0
+    skipped: int = 0
+    skipped_by_channel: dict[str, int] = field(default_factory=dict)
+    conflicts: int = 0
 
     @property
     def reconciles(self) -> bool:
-        return self.downloaded == self.imported + self.duplicates + self.rejected
+        return self.downloaded == self.imported + self.duplicates + self.rejected + self.skipped
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,10 +164,11 @@ def import_window(
         raise
     _analyze(conn, touched)
     log.info(
-        "window %s imported: downloaded %d = imported %d (sent %d, interactions %d) + duplicates %d "
-        "+ rejected %d; late %d; %.2f s (%.0f records/s; %d by the fast path; %d phone numbers parsed)",
+        "window %s imported: downloaded %d = imported %d (sent %d, interactions %d) + duplicates %d (%d conflicting) "
+        "+ rejected %d + skipped %d %s; late %d; %.2f s (%.0f records/s; %d by the fast path; %d phone numbers parsed)",
         load_id, result.downloaded, result.imported, result.imported_sent, result.imported_interactions,
-        result.duplicates, result.rejected, result.late, result.seconds,
+        result.duplicates, result.conflicts, result.rejected, result.skipped, result.skipped_by_channel or "",
+        result.late, result.seconds,
         result.downloaded / result.seconds if result.seconds else 0.0, result.fast_path_records, result.phones_parsed,
     )
     return result
@@ -235,14 +239,23 @@ def _load(
         seconds=round(time.monotonic() - t0, 3),
         fast_path_records=staged.fast_records,
         phones_parsed=staged.phones_parsed,
+        skipped=sum(staged.skipped_by_channel.values()),
+        skipped_by_channel=dict(sorted(staged.skipped_by_channel.items())),
+        conflicts=_count_conflicts(conn, load_id),
     )
     if not result.reconciles:
         raise ReconciliationError(
             f"window {load_id} does not reconcile: downloaded {result.downloaded} != imported "
-            f"{result.imported} + duplicates {result.duplicates} + rejected {result.rejected}"
+            f"{result.imported} + duplicates {result.duplicates} + rejected {result.rejected} "
+            f"+ skipped {result.skipped}"
         )
     _record(conn, result, manifest, "imported", run_id, started_at, window, sorted(removed | set(mailings)))
     return result, touched
+
+def _count_conflicts(conn: Conn, load_id: str) -> int:
+    row = conn.execute("SELECT count(*) FROM event_conflicts WHERE load_id = %s", (load_id,)).fetchone()
+    return int(row[0]) if row else 0
+
 
 def _count_late(conn: Conn, load_id: str) -> int:
     row = conn.execute(
@@ -271,10 +284,16 @@ def _insert_staged(
     taken_from = {str(r[0]) for r in conn.execute(
         take_over, {"code": cmap.code, "window_start": window.start, "load_id": load_id}).fetchall()}
     cols = sql.SQL(", ").join(map(sql.Identifier, cmap.copy_columns))
+    target, dups = sql.Identifier(cmap.table), sql.Identifier(dups_name(cmap))
     stmt = sql.SQL(load_sql("insert_new_events")).format(
-        target=sql.Identifier(cmap.table), stage=stage, time_column=time_column, columns=cols)
-    cur = conn.execute(stmt, {"code": cmap.code})
-    return cur.rowcount, taken_from
+        target=target, stage=stage, dups=dups, time_column=time_column, columns=cols)
+    row = conn.execute(stmt, {"code": cmap.code}).fetchone()
+    inserted, not_inserted = (int(row[0]), int(row[1])) if row else (0, 0)
+    if not_inserted:
+        conn.execute(sql.SQL(load_sql("record_conflicts")).format(target=target, dups=dups, time_column=time_column),
+                     {"code": cmap.code})
+        conn.execute(sql.SQL("TRUNCATE {}").format(dups))
+    return inserted, taken_from
 
 
 def _record(
@@ -304,5 +323,8 @@ def _record(
             "duration_ms": int(result.seconds * 1000),
             "message": None if status == "imported" else "counts do not reconcile",
             "mailings": touched,
+            "skipped": result.skipped,
+            "skipped_by_channel": json.dumps(result.skipped_by_channel, sort_keys=True),
+            "conflicts": result.conflicts,
         },
     )

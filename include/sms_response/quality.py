@@ -128,6 +128,9 @@ def _suites(window: Window, cfg: QualityConfig) -> dict[str, tuple[str, list[Any
 
     window_level = [
         c(gxe.ExpectColumnValuesToBeBetween(column="reject_rate", min_value=0, max_value=cfg.max_reject_rate)),
+        # A conflicting re-delivery keeps both versions (event_conflicts): a warning, critical past the threshold.
+        w(gxe.ExpectColumnValuesToBeBetween(column="conflicts", min_value=0, max_value=0)),
+        c(gxe.ExpectColumnValuesToBeBetween(column="conflict_rate", min_value=0, max_value=cfg.max_conflict_rate)),
         w(gxe.ExpectColumnValuesToBeBetween(
             column="interactions_per_send", min_value=0, max_value=cfg.max_interactions_per_send)),
     ]
@@ -139,7 +142,9 @@ def _suites(window: Window, cfg: QualityConfig) -> dict[str, tuple[str, list[Any
 
 
 WINDOW_QUERY = """
-SELECT coalesce(l.rejected::float / nullif(l.downloaded, 0), 0) AS reject_rate,
+SELECT coalesce(l.rejected::float / nullif(l.downloaded - l.skipped, 0), 0) AS reject_rate,
+       coalesce(l.conflicts::float / nullif(l.downloaded - l.skipped, 0), 0) AS conflict_rate,
+       l.conflicts,
        (SELECT count(*) FROM {interactions} WHERE load_id = {load_id})::float
          / greatest((SELECT count(*) FROM {sent} WHERE load_id = {load_id}), 1) AS interactions_per_send
 FROM {load_log} l WHERE l.load_id = {load_id}

@@ -11,7 +11,8 @@ from psycopg.rows import TupleRow
 
 Conn = psycopg.Connection[TupleRow]
 
-DATA_TABLES = ("sms_sent", "sms_interactions", "sms_consent", "event_rejects", "event_index", "mailings")
+DATA_TABLES = ("sms_sent", "sms_interactions", "sms_consent", "event_rejects", "event_index", "mailings",
+               "event_conflicts")
 # History tables (validation_runs, segment_runs) gain a row per run by design; what readers see of
 # the segments is the views' content, compared without the run id.
 VIEWS = ("responders", "non_responders")
@@ -19,6 +20,7 @@ VIEWS = ("responders", "non_responders")
 LOAD_LOG_STABLE = (
     "load_id", "window_start", "window_end", "filters", "status", "downloaded", "imported", "imported_sent",
     "imported_interactions", "duplicates", "duplicates_in_window", "rejected", "late", "manifest_sha256",
+    "skipped", "skipped_by_channel", "conflicts",
 )
 # The campaign metric tables (sms_response.metrics): their own fingerprint, compared across refreshes.
 METRIC_TABLES = (
@@ -27,6 +29,7 @@ METRIC_TABLES = (
 )
 _VOLATILE = {
     "mailings": ("created_at",), "responders": ("segment_run_id",), "non_responders": ("segment_run_id",),
+    "event_conflicts": ("detected_at",),
     "metric_mailings": ("refreshed_at",), "metric_campaigns": ("refreshed_at",),
 }
 
@@ -40,10 +43,12 @@ class WindowReconciliation:
     duplicates: int
     rejected: int
     late: int
+    skipped: int = 0
+    conflicts: int = 0
 
     @property
     def reconciles(self) -> bool:
-        return self.downloaded == self.imported + self.duplicates + self.rejected
+        return self.downloaded == self.imported + self.duplicates + self.rejected + self.skipped
 
 
 def table_counts(conn: Conn) -> dict[str, int]:
@@ -56,7 +61,8 @@ def table_counts(conn: Conn) -> dict[str, int]:
 
 def reconciliation(conn: Conn) -> list[WindowReconciliation]:
     rows = conn.execute(
-        "SELECT load_id, status, downloaded, imported, duplicates, rejected, late FROM load_log ORDER BY load_id"
+        "SELECT load_id, status, downloaded, imported, duplicates, rejected, late, skipped, conflicts "
+        "FROM load_log ORDER BY load_id"
     ).fetchall()
     return [WindowReconciliation(str(r[0]), str(r[1]), *(int(x or 0) for x in r[2:])) for r in rows]
 
@@ -112,13 +118,14 @@ def format_report(
     lines = ["Table counts:"]
     lines += [f"  {t:<18} {n:>9}" for t, n in counts.items()]
     lines.append("")
-    lines.append("Window reconciliation (downloaded = imported + duplicates + rejected):")
-    head = ("window", "status", "downl.", "import", "dupl.", "reject", "late")
-    lines.append("  {:<34} {:<22} {:>7} {:>7} {:>6} {:>6} {:>5}  ok".format(*head))
+    lines.append("Window reconciliation (downloaded = imported + duplicates + rejected + skipped; conflicts are "
+                 "duplicates whose content differed):")
+    head = ("window", "status", "downl.", "import", "dupl.", "confl.", "reject", "skip", "late")
+    lines.append("  {:<34} {:<22} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>5}  ok".format(*head))
     for r in recon:
         lines.append(
             f"  {r.load_id:<34} {r.status:<22} {r.downloaded:>7} {r.imported:>7} {r.duplicates:>6} "
-            f"{r.rejected:>6} {r.late:>5}  {'yes' if r.reconciles else 'NO'}"
+            f"{r.conflicts:>6} {r.rejected:>6} {r.skipped:>6} {r.late:>5}  {'yes' if r.reconciles else 'NO'}"
         )
     if segments:
         lines += ["", "Segments (views responders / non_responders, latest complete run):"]

@@ -39,6 +39,7 @@ class QualityConfig:
 
     lateness_allowance: timedelta = timedelta(hours=24)
     max_reject_rate: float = 0.05
+    max_conflict_rate: float = 0.05
     max_interactions_per_send: float = 5.0
     data_docs_dir: Path | None = None
 
@@ -161,6 +162,7 @@ class Settings:
             quality=QualityConfig(
                 lateness_allowance=timedelta(hours=number("SMS_RT_LATENESS_HOURS", "24", float)),
                 max_reject_rate=number("SMS_RT_MAX_REJECT_RATE", "0.05", float),
+                max_conflict_rate=number("SMS_RT_MAX_CONFLICT_RATE", "0.05", float),
                 max_interactions_per_send=number("SMS_RT_MAX_INTERACTIONS_PER_SEND", "5", float),
                 data_docs_dir=path("SMS_RT_DATA_DOCS_DIR") or local / "data_docs",
             ),

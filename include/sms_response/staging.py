@@ -29,7 +29,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from sms_response import phone_lookup
-from sms_response.events import INTERACTED, EventRow, Normaliser, Reject
+from sms_response.events import INTERACTED, EventRow, Normaliser, Reject, Skipped
 from sms_response.fastpath import CHUNK_LINES, SEQ_COLUMNS, FastPart, FastPath
 from sms_response.landing import Manifest, PartInfo, parse_line, part_envelopes, verified_parts
 from sms_response.mapping import CodeMapping, Mapping
@@ -51,6 +51,11 @@ def stage_name(cmap: CodeMapping) -> str:
     return f"stage_{cmap.table}"
 
 
+def dups_name(cmap: CodeMapping) -> str:
+    """A part's staged rows that were not loaded (duplicates), compared with the kept version for conflicts."""
+    return f"stage_dups_{cmap.table}"
+
+
 @dataclass
 class StagedWindow:
     """What streaming the window gave: counts per code, rejects, the phones of opt events."""
@@ -58,6 +63,7 @@ class StagedWindow:
     records: int = 0
     staged: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
+    skipped_by_channel: dict[str, int] = field(default_factory=dict)
     opt_phones: set[str] = field(default_factory=set)
     fast_records: int = 0
     phones_seen: int = 0
@@ -80,16 +86,21 @@ class _Stager:
             self.conn.execute(
                 sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS, _part int, _line int, _ev int) "
                         "ON COMMIT DROP").format(sql.Identifier(stage_name(cmap)), sql.Identifier(cmap.table)))
+            self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP")
+                              .format(sql.Identifier(dups_name(cmap)), sql.Identifier(cmap.table)))
         self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE event_rejects INCLUDING DEFAULTS) ON COMMIT DROP")
                           .format(sql.Identifier(REJECT_STAGE)))
         phone_lookup.create_stage(self.conn)
 
-    def add_all(self, items: Iterable[EventRow | Reject], part: int, line: int) -> None:
+    def add_all(self, items: Iterable[EventRow | Reject | Skipped], part: int, line: int) -> None:
         for ev, item in enumerate(items):
             self.add(item, part, line, ev)
 
-    def add(self, item: EventRow | Reject, part: int, line: int, ev: int) -> None:
+    def add(self, item: EventRow | Reject | Skipped, part: int, line: int, ev: int) -> None:
         self.result.records += 1
+        if isinstance(item, Skipped):
+            self.result.skipped_by_channel[item.channel] = self.result.skipped_by_channel.get(item.channel, 0) + 1
+            return
         if isinstance(item, Reject):
             self.rejects.append((self.load_id, item.position, item.reason, item.raw))
             self.result.rejected += 1

@@ -64,7 +64,7 @@ def test_clean_window_passes_and_builds_data_docs(db: psycopg.Connection[TupleRo
     seed_window(db, sent=GOOD_SENT, interactions=GOOD_INT)
     report = run(pg_url, schema, tmp_path)
     assert report.success and not report.warnings, summary(report)
-    assert len(report.outcomes) == 22
+    assert len(report.outcomes) == 24  # 10 + 10 per event table, 4 per window
     pages = list(tmp_path.rglob("*.html"))
     assert (tmp_path / "index.html").exists() and len(pages) >= 2
     assert record_validation(db, report, "r1") == "validated"
@@ -136,6 +136,43 @@ def test_high_reject_rate_is_critical_and_blocks_publishing(
         publish_window(db, W.id)
     msg = db.execute("SELECT message FROM load_log").fetchone()
     assert msg is not None and "reject_rate" in msg[0]
+
+
+@pytest.mark.scenario("re-deliveries", "conflicting re-deliveries are a warning of the quality gate, and block "
+                                       "publishing past SMS_RT_MAX_CONFLICT_RATE")
+@pytest.mark.parametrize(("conflicts", "expected"), [
+    (1, {("window", "expect_column_values_to_be_between", "conflicts", "warning")}),
+    (3, {("window", "expect_column_values_to_be_between", "conflicts", "warning"),
+         ("window", "expect_column_values_to_be_between", "conflict_rate", "critical")}),
+    (0, set()),
+])
+def test_conflicting_redeliveries_warn_and_past_the_threshold_block(
+    db: psycopg.Connection[TupleRow], pg_url: str, schema: str, conflicts: int,
+    expected: set[tuple[str, str, str | None, str]],
+) -> None:
+    seed_window(db, sent=GOOD_SENT * 10, interactions=GOOD_INT)  # 31 records: 3 conflicts are 9.7 % (> 5 %)
+    db.execute("UPDATE load_log SET conflicts = %s, duplicates = %s", (conflicts, conflicts))
+    db.execute("UPDATE load_log SET downloaded = downloaded + duplicates")
+    db.commit()
+    report = run(pg_url, schema)
+    assert failed(report) == expected
+    assert report.success == (not any(f[3] == "critical" for f in expected))
+
+
+@pytest.mark.scenario("channels", "a window of mostly e-mail events passes the reject-rate check: skipped "
+                                  "records are not in its denominator")
+def test_skipped_records_do_not_count_in_the_reject_rate(
+    db: psycopg.Connection[TupleRow], pg_url: str, schema: str,
+) -> None:
+    # 4 SMS records, none rejected, 96 e-mail records skipped; then 1 reject among the SMS records is 20 %.
+    seed_window(db, sent=GOOD_SENT, interactions=GOOD_INT)
+    db.execute("UPDATE load_log SET skipped = 96, downloaded = downloaded + 96, "
+               "skipped_by_channel = '{\"EMAIL\": 96}'")
+    db.commit()
+    assert run(pg_url, schema).success
+    db.execute("UPDATE load_log SET rejected = 1, downloaded = downloaded + 1")
+    db.commit()
+    assert ("window", "expect_column_values_to_be_between", "reject_rate", "critical") in failed(run(pg_url, schema))
 
 
 def test_phone_samples_are_masked_in_the_summary(db: psycopg.Connection[TupleRow], pg_url: str, schema: str) -> None:

@@ -3,3 +3,4 @@ DELETE FROM sms_sent WHERE load_id = %(load_id)s;
 DELETE FROM sms_interactions WHERE load_id = %(load_id)s;
 DELETE FROM event_index WHERE load_id = %(load_id)s;
 DELETE FROM event_rejects WHERE load_id = %(load_id)s;
+DELETE FROM event_conflicts WHERE load_id = %(load_id)s;

@@ -1,13 +1,23 @@
--- Move the staged rows of one event table into it: the first occurrence (file order: part, line, event) of each event_id in
--- the window, skipping event_ids any window already loaded.
--- {target}, {stage}, {time_column}, {columns} are identifiers composed with psycopg.sql; %(code)s is bound.
-WITH firsts AS (
-    SELECT DISTINCT ON (event_id) * FROM {stage} ORDER BY event_id, _part, _line, _ev
+-- Move the staged rows of one event table into it: the first occurrence (file order: part, line, event) of each
+-- event_id, skipping event_ids any window already loaded. Every other staged row (a later occurrence, or an id
+-- loaded before) goes to {dups}, where record_conflicts.sql compares it with the version kept.
+-- Returns (inserted, not inserted). {target}, {stage}, {dups}, {time_column}, {columns} are identifiers composed
+-- with psycopg.sql; %(code)s is bound.
+WITH ranked AS MATERIALIZED (
+    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _part, _line, _ev) AS _rn FROM {stage}
 ), new_ids AS (
     INSERT INTO event_index (event_id, event_code, event_time, load_id)
-    SELECT event_id, %(code)s, {time_column}, load_id FROM firsts
+    SELECT event_id, %(code)s, {time_column}, load_id FROM ranked WHERE _rn = 1
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id
+), inserted AS (
+    INSERT INTO {target} ({columns})
+    SELECT {columns} FROM ranked s JOIN new_ids USING (event_id) WHERE s._rn = 1
+    RETURNING 1
+), not_inserted AS (
+    INSERT INTO {dups} ({columns})
+    SELECT {columns} FROM ranked s
+    WHERE s._rn > 1 OR NOT EXISTS (SELECT 1 FROM new_ids n WHERE n.event_id = s.event_id)
+    RETURNING 1
 )
-INSERT INTO {target} ({columns})
-SELECT {columns} FROM firsts s JOIN new_ids USING (event_id)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM not_inserted)

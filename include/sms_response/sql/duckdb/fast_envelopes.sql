@@ -1,11 +1,19 @@
 -- One landing part's envelopes, parsed once (the checks in fast_events.sql read this table). Names, codes and
 -- timestamps are read as VARCHAR (fast); a `name` that is not a JSON string (the normaliser refuses it, the VARCHAR
--- read would not) is caught by the pattern on the line: such lines go to the normaliser. Landing lines are
--- json.dumps output: they hold no duplicate keys.
+-- read would not) is caught by the pattern on the line: such lines go to the normaliser. So are lines with what
+-- DuckDB's JSON reader allows and Python's refuses or reads otherwise (a trailing comma; nan, inf, Infinity, NaN and
+-- exponents past a double). A key given twice in one object (Python keeps the last, DuckDB another) is caught by
+-- counting each key the checks read (a quote inside a JSON string is escaped, so `"code":` only matches keys):
+-- fast_events.sql requires one per object that should have it.
 CREATE OR REPLACE TEMP TABLE env AS
 SELECT lineno,
        json_transform(line, '{"channel": "JSON", "identifiers": [{"name": "VARCHAR", "value": "JSON"}],
-           "events": [{"code": "VARCHAR", "timestamp": "VARCHAR", "attributes": [{"name": "VARCHAR", "value": "JSON"}]}]}') AS e
+           "events": [{"code": "VARCHAR", "timestamp": "VARCHAR", "attributes": [{"name": "VARCHAR", "value": "JSON"}]}]}') AS e,
+       len(regexp_extract_all(line, '"(channel|identifiers|events)"\s*:')) AS k_envelope,
+       len(regexp_extract_all(line, '"(code|timestamp|attributes)"\s*:')) AS k_event,
+       len(regexp_extract_all(line, '"name"\s*:')) AS k_name,
+       len(regexp_extract_all(line, '"value"\s*:')) AS k_value
 FROM lines
 -- A line that is not an object gives a struct of NULLs (no events: the normaliser takes it).
-WHERE json_valid(line) AND NOT regexp_matches(line, '"name"\s*:\s*[^"\s]')
+WHERE json_valid(line)
+  AND NOT regexp_matches(line, '"name"\s*:\s*[^"\s]|,\s*[\]}]|(?i:\bnan\b|\binf(inity)?\b)|[:,\[]\s*-?[0-9.]+[eE][+-]?[0-9]{3}')

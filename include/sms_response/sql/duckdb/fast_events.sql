@@ -5,13 +5,18 @@
 -- $lo, $hi: the plausible time range of the window; $start: the window's start (earlier is late).
 CREATE OR REPLACE TEMP TABLE ev AS
 WITH ids AS (
-    SELECT lineno, e,
+    SELECT lineno, e, k_envelope, k_event, k_name, k_value,
            list_transform(e.identifiers, lambda i: i.name) AS id_names
     FROM env
     WHERE e IS NOT NULL AND len(e.events) > 0
 ), envs AS (
     SELECT lineno, e.events AS events,
            (e.channel IS NULL OR (json_type(e.channel) = 'VARCHAR' AND e.channel ->> '$' = 'SMS'))
+             -- each key read once per object that has it (see fast_envelopes.sql)
+             AND k_envelope = 2 + (e.channel IS NOT NULL)::INTEGER
+             AND k_event = 3 * len(e.events)
+             AND k_name = len(e.identifiers) + list_sum(list_transform(e.events, lambda ev: len(ev.attributes)))
+             AND k_value = k_name
              AND list_position(id_names, NULL) IS NULL
              AND len(id_names) = len(list_distinct(id_names))
              AND json_type(e.identifiers[list_position(id_names, 'phoneNumber')].value) = 'VARCHAR'
