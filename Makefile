@@ -9,7 +9,7 @@ SMS_RT_TEST_DATABASE_URL ?=
 # Whose transport `make demo` tracks over: simulator (its event API), ubx, twilio or braze.
 PLATFORM ?= simulator
 
-.PHONY: demo test lint unit venv constraints clean stop bench
+.PHONY: demo test lint unit venv constraints clean stop bench reliability
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -42,6 +42,10 @@ unit: $(STAMP)
 # 127.0.0.1:5432; e.g. make bench BENCH_ARGS="--sizes 20000 --database-url postgresql://postgres@127.0.0.1:5432/test"
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# RELIABILITY.md from the results of every test marked scenario(area, title) (on SMS_RT_TEST_DATABASE_URL when set).
+reliability: $(STAMP)
+	$(BIN)/python scripts/reliability.py
 
 constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -vi '^sms-response-tracking' > constraints.txt

@@ -96,3 +96,14 @@ def airflow_db() -> None:
     home.mkdir(parents=True, exist_ok=True)
     subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
                    capture_output=True, env=dict(os.environ))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked ``scenario(area, title)`` carries them (and its node id) as junit XML properties, so that
+    ``scripts/reliability.py`` renders RELIABILITY.md from the junit file alone. Set at collection, so a test whose
+    fixture fails in setup still has its row."""
+    for item in items:
+        marker = item.get_closest_marker("scenario")
+        if marker is not None and len(marker.args) == 2:
+            area, title = marker.args
+            item.user_properties += [("scenario_area", area), ("scenario_title", title), ("nodeid", item.nodeid)]
