@@ -3,10 +3,11 @@
 The pipeline runs end to end with ``dag.test()`` against the simulator with a known, unusual API token and a
 database role with a known, unusual password (created for the test on the test server, dropped afterwards), once
 through the ``sms_rt_postgres`` Airflow connection and once through ``SMS_RT_DATABASE_URL`` (which Airflow's
-secrets masker does not know about); then the segments and metrics DAGs; then a download with a wrong token that
-fails. Afterwards neither secret (nor the wrong token) appears in:
+secrets masker does not know about); then the segments and metrics DAGs, a campaign wave to 30 recipients (contact
+imports polled by its trigger, sample and full sends: the platform's push side); then a download with a wrong token
+that fails. Afterwards neither secret (nor the wrong token) appears in:
 
-* the task logs (everything the run printed, every log record's message and traceback as the library emitted it,
+* the task logs (everything the runs printed, every log record's message and traceback as the library emitted it,
   before any masking, and every file under ``$AIRFLOW_HOME/logs``), and the logs the REST API serves;
 * the Airflow metadata DB: every XCom value and rendered template field of the runs, the REST API's JSON of the
   runs, task instances and XComs, and every byte of ``$AIRFLOW_HOME`` (SQLite file and journal included);
@@ -15,7 +16,8 @@ fails. Afterwards neither secret (nor the wrong token) appears in:
 * the error of the failing download (HTTP 401), and the errors of a database that cannot be reached (psycopg,
   Alembic, Great Expectations), tracebacks included.
 
-Phone numbers: no full number of the simulator's recipients (E.164, or its digits) appears in any log.
+Phone numbers: no full number of the simulator's recipients (E.164, or its digits) appears in any log or dashboard
+page.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import traceback
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,12 @@ PASSWORDS = {"viewer": "viewer-pw"}
 WINDOWS = ({"window_start": "2026-11-20T08:00:00Z", "window_end": "2026-11-20T12:00:00Z"},
            {"window_start": "2026-11-20T12:00:00Z", "window_end": "2026-11-24T00:00:00Z"})
 FAILING_WINDOW = {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-24T01:00:00Z"}
+WAVE_SOURCE = "SEED_Offer_20261120090000"
+WAVE_CONF = {"campaign_code": "SPRING26", "source_mailing": WAVE_SOURCE, "segment": "non_responders",
+             "wave_name": "Secrets", "template": "Hi {given_name}: 20% off today https://shop.example/sale",
+             "sample_size": 5, "sample_threshold": 0.5, "sample_wait_minutes": 0, "batch_size": 10,
+             "quiet_hours_start": "00:00", "quiet_hours_end": "23:59", "refresh_consent": False,
+             "exclude_hard_failures": False}
 
 
 @dataclass
@@ -182,8 +190,22 @@ def test_no_secret_or_phone_number_leaks_from_a_full_run(
                                         "LIMIT 1").fetchone()[0])  # type: ignore[index]
         assert len(phones) > 200 and mailings
         runs.append(run(dagbag.dags["sms_segments_refresh"], {"mailing_names": mailings}))
+        assert _state(runs[-1]) == "success"
+        # the push side: a wave's contact imports (polled by its trigger) and sends carry the token too
+        from wave_fixtures import known_phones, seed_contacts, seed_segment
+
+        wave_phones = known_phones(sim)[:30]
+        with role.admin() as conn:
+            conn.autocommit = True
+            seed_segment(conn, WAVE_SOURCE, dict.fromkeys(wave_phones, "non_responders"))
+            seed_contacts(conn, wave_phones)
+        runs.append(run(dagbag.dags["sms_campaign_wave"], WAVE_CONF))
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        runs.append(run(tracking, {"window_start": (hour - timedelta(hours=1)).isoformat(),
+                                   "window_end": (hour + timedelta(hours=3)).isoformat()}))
         runs.append(run(dagbag.dags["sms_campaign_metrics"], {"mailing_names": [], "full_rebuild": True}))
-        assert [_state(dr) for dr in runs[2:]] == ["success", "success"]
+        assert [_state(dr) for dr in runs[-3:]] == ["success", "success", "success"]
+        phones = sorted(set(phones) | set(wave_phones))
         # 3. a download with a wrong token fails, naming the 401
         platform(BAD_TOKEN)
         failed = run(tracking, FAILING_WINDOW)
@@ -212,7 +234,7 @@ def test_no_secret_or_phone_number_leaks_from_a_full_run(
     for what, text in db_errors.items():
         findings.scan(f"the error of {what} with the database unreachable", text)
 
-    pages = _dashboard(role, campaign, mailings, findings, monkeypatch, tmp_path, runs, unreachable)
+    pages = _dashboard(role, campaign, mailings, findings, monkeypatch, tmp_path, runs, unreachable, phones)
     assert pages >= 8
 
     # Logs: what the tasks printed (after Airflow's masking), what they logged (before it), and log files.
@@ -285,7 +307,7 @@ def _metadata(runs: list[Any], findings: Findings) -> tuple[int, int]:
 
 
 def _dashboard(role: Role, campaign: str, mailings: list[str], findings: Findings, monkeypatch: pytest.MonkeyPatch,
-               tmp_path: Path, runs: list[Any], unreachable: str) -> int:
+               tmp_path: Path, runs: list[Any], unreachable: str, phones: list[str]) -> int:
     """The dashboard's pages and the REST API's JSON of the runs (task instances, XComs, logs), as a viewer."""
     from airflow.api_fastapi.app import create_app, purge_cached_app
     from fastapi.testclient import TestClient
@@ -308,8 +330,10 @@ def _dashboard(role: Role, campaign: str, mailings: list[str], findings: Finding
                     "links", "actions", "failures", "inbox"))]
             with role.admin() as conn:
                 validations = [int(r[0]) for r in conn.execute("SELECT validation_id FROM validation_runs").fetchall()]
-                phones = [str(r[0]) for r in conn.execute("SELECT DISTINCT phone_e164 FROM sms_interactions").fetchall()]
+                waves = [str(r[0]) for r in conn.execute("SELECT mailing_name FROM wave_runs").fetchall()]
             paths += [f"/sms-rt/health/validations/{v}" for v in validations]
+            paths += [f"/sms-rt/waves/{w}" for w in waves] + [f"/sms-rt/mailings/{w}/links" for w in waves]
+            paths += [f"/sms-rt/runs/{dr.dag_id}/{dr.run_id}" for dr in runs if dr.dag_id == "sms_campaign_wave"]
             for path in paths:
                 page = client.get(path, headers=headers)
                 assert page.status_code == 200, (path, page.status_code)
