@@ -205,7 +205,8 @@ class Task:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"task {self.step} did not finish in {timeout:.0f} s:\n{self.stderr()[-3000:]}") from None
+            tail = self.stderr()[-3000:]
+            raise AssertionError(f"task {self.step} did not finish in {timeout:.0f} s:\n{tail}") from None
         return Outcome(self.proc.returncode, self.out_path.read_text(errors="replace"), self.stderr())
 
     def alive(self) -> bool:
