@@ -16,8 +16,8 @@ each DAG file's parse time in a fresh process.
 Progress goes to stderr; the report (markdown) to stdout and ``<results-dir>/<timestamp>.md``, every figure to
 ``<results-dir>/<timestamp>.json``. Schemas and temporary folders it creates are removed, also on failure.
 
-Run it on an otherwise idle database: an import takes a database-wide advisory lock, so imports of other sessions
-(a test run) make the benchmark's wait, and that wait counts in its time. The full default run (2M records per
+Run it on an otherwise idle machine and database: imports into the same schema wait for each other (a per-schema
+advisory lock), and other work on the 2 cores skews every figure. The full default run (2M records per
 window, on two servers) holds the simulated campaign (about 5 GB at 2M, estimated) and each yardstick's rows in
 memory, and takes hours on a 2-core machine (``to_sql`` with ``method="multi"`` loads about 3k rows/s;
 ``--anchors`` leaves yardsticks out); ``--sizes 2000`` is the smoke run of ``tests/integration/test_bench_smoke.py``.

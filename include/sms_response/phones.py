@@ -32,7 +32,7 @@ class PhoneNormaliser:
     """Normalise raw phone strings to E.164; ``reason`` says why one could not be."""
 
     default_region: str = "US"
-    max_cached: int = 200_000
+    max_cached: int = 50_000
     parsed: int = 0
     _cache: dict[str, PhoneResult] = field(default_factory=dict, repr=False)
 
