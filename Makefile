@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy include/sms_response include/sms_simulator plugins/sms_rt_airflow
+	$(BIN)/mypy include/sms_response include/sms_simulator plugins/sms_rt_airflow plugins/sms_rt_provider.py
 
 test: lint
 	env -u SMS_RT_TEST_DATABASE_URL $(BIN)/python -m pytest tests

@@ -33,12 +33,14 @@ class SmsPlatformHook(BaseHook):
     """The SMS platform. Connection: host (+ port, schema http/https), password = API token.
 
     Extras (all optional): ``timeout_connect``, ``timeout_read`` (seconds), ``retries`` (attempts per call),
-    ``short_link_base`` (the short-link domain of campaign waves; default ``<host>/r``).
+    ``short_link_base`` (the short-link domain of campaign waves; default ``<host>/r``), ``platform`` and the
+    adapters' own extras. Connection type ``sms_platform``: its form in the UI is declared by the package's
+    provider entry point (``sms_rt_provider``); a connection of any other type (``http``) works the same.
     """
 
     conn_name_attr = "sms_platform_conn_id"
     default_conn_name = PLATFORM_CONN_ID
-    conn_type = "http"
+    conn_type = "sms_platform"
     hook_name = "SMS platform"
 
     def __init__(self, sms_platform_conn_id: str = PLATFORM_CONN_ID) -> None:
@@ -55,7 +57,7 @@ class SmsPlatformHook(BaseHook):
         from sms_response.adapters import DEFAULT_PLATFORM, PlatformConnection, event_source, platform_name
 
         conn = self.get_connection(self.conn_id)
-        extra: dict[str, Any] = conn.extra_dejson or {}
+        extra = _extras(conn)
         name = platform_name(extra)
         if name == DEFAULT_PLATFORM:
             return client_from_connection(conn)
@@ -71,6 +73,13 @@ class SmsPlatformHook(BaseHook):
         return client_from_connection(await cls.aget_connection(conn_id))
 
 
+def _extras(conn: Any) -> dict[str, Any]:
+    """The connection's extras without empty ones: the UI form saves a field left blank as null or "", which
+    must mean "the default", as an absent key does."""
+    extra: dict[str, Any] = conn.extra_dejson or {}
+    return {k: v for k, v in extra.items() if v is not None and v != ""}
+
+
 def _base_url(conn: Any) -> str:
     host = conn.host or ""
     if "://" in host:
@@ -82,7 +91,7 @@ def _base_url(conn: Any) -> str:
 def client_from_connection(conn: Any) -> SmsPlatformClient:
     from sms_response.platform import RetryPolicy, SmsPlatformClient
 
-    extra: dict[str, Any] = conn.extra_dejson or {}
+    extra = _extras(conn)
     return SmsPlatformClient(
         _base_url(conn),
         conn.password or "",
@@ -92,7 +101,7 @@ def client_from_connection(conn: Any) -> SmsPlatformClient:
 
 
 def short_link_base(conn: Any) -> str:
-    extra: dict[str, Any] = conn.extra_dejson or {}
+    extra = _extras(conn)
     return str(extra.get("short_link_base") or f"{_base_url(conn).rstrip('/')}/r")
 
 

@@ -5,7 +5,9 @@
 ``AIRFLOW_HOME`` (LocalExecutor, SimpleAuthManager with every user admin, free loopback ports),
 runs ``airflow db migrate`` and starts ``api-server``, ``scheduler``, ``dag-processor`` and
 ``triggerer`` as subprocesses, each in its own process group with its log in ``<home>/logs/``. It
-waits for ``/api/v2/monitor/health`` to report every component healthy. On exit it sends SIGTERM to
+waits for ``/api/v2/monitor/health`` to report every component healthy. With ``StackConfig(celery=
+CeleryConfig(...))`` it runs CeleryExecutor instead, with Redis as the broker and Celery workers as further
+components (``local_stack.celery``; the topology of docker-compose.yaml). On exit it sends SIGTERM to
 every process group (and to any descendant that left its group), SIGKILL after a deadline, checks
 that no process of the stack is left, and drops the metadata database.
 
@@ -14,13 +16,14 @@ that no process of the stack is left, and drops the metadata database.
         client = stack.api_client()        # airflow_client.client.ApiClient with a JWT
         stack.cli("backfill", "create", "--dag-id", ...)
 
-CLI: ``python scripts/airflow_stack.py up [--server-url URL]`` (or ``python -m
+CLI: ``python scripts/airflow_stack.py up [--server-url URL] [--celery-workers N]`` (or ``python -m
 sms_rt_airflow.local_stack.cli up``) starts a stack and keeps it up until Ctrl-C, printing the UI
 address; the server defaults to ``SMS_RT_TEST_DATABASE_URL``, else the embedded PostgreSQL server
 under ``.local/``.
 
 Modules: ``config`` (settings, ``airflow.cfg``, environment, metadata database), ``processes``
-(component processes and their shutdown), ``cli`` (the ``up`` command).
+(component processes and their shutdown), ``celery`` (CeleryExecutor and its workers), ``cli`` (the ``up``
+command).
 """
 
 from __future__ import annotations
@@ -40,6 +43,14 @@ from typing import Any
 import psutil
 import psycopg
 
+from sms_rt_airflow.local_stack.celery import (
+    CeleryConfig,
+    Workload,
+    component_name,
+    executed_workloads,
+    worker_command,
+    worker_ready,
+)
 from sms_rt_airflow.local_stack.config import (
     REPO,
     StackConfig,
@@ -62,8 +73,8 @@ from sms_rt_airflow.local_stack.processes import (
 )
 
 __all__ = [
-    "COMPONENTS", "HEALTH_KEYS", "REPO", "AirflowStack", "StackConfig", "StackError", "airflow_stack",
-    "close_client", "embedded_server_url", "free_port", "wait_until",
+    "COMPONENTS", "HEALTH_KEYS", "REPO", "AirflowStack", "CeleryConfig", "StackConfig", "StackError", "Workload",
+    "airflow_stack", "close_client", "embedded_server_url", "free_port", "wait_until",
 ]
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -113,7 +124,8 @@ class AirflowStack:
         self._db_created = True
         self.port = free_port()
         self.base_url = base_url(self.port)
-        write_airflow_cfg(self.home / "airflow.cfg", airflow_options(self.config, self.home, self.port))
+        # The metadata DB's name is unique: it also names a Celery stack's queue and broker key prefix.
+        write_airflow_cfg(self.home / "airflow.cfg", airflow_options(self.config, self.home, self.port, self.db_name))
         self.env = component_env(self.config, self.home, self.db_name)
         t1 = time.monotonic()
         self.cli("db", "migrate", timeout=300, log_name="db-migrate")
@@ -121,7 +133,14 @@ class AirflowStack:
         for name in COMPONENTS:
             args = ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"] if name == "api-server" else []
             self.components.spawn(name, args, self.env)
+        celery = self.config.celery
+        if celery:
+            for worker in celery.workers:
+                self.components.spawn(component_name(worker), [], self.env,
+                                      command=worker_command(worker, celery, self.db_name))
         self.wait_healthy(self.config.startup_timeout)
+        if celery:
+            self.wait_workers_ready(celery)
         self.timings["start_s"] = time.monotonic() - t0
 
     def stop(self) -> None:
@@ -192,6 +211,30 @@ class AirflowStack:
         finally:
             close_client(api)
         raise StackError(f"stack not healthy after {timeout:.0f} s (last answer: {last}); logs in {self.home / 'logs'}")
+
+    def wait_workers_ready(self, celery: CeleryConfig) -> None:
+        """Wait until every Celery worker has said it is ready (it then consumes the stack's queue)."""
+        deadline = time.monotonic() + celery.ready_timeout
+        waiting = list(celery.workers)
+        while waiting:
+            self.check_alive()
+            self.components.track()
+            waiting = [w for w in waiting if not worker_ready(self.log_tail(component_name(w), 400), w)]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"Celery workers {waiting} not ready after {celery.ready_timeout:.0f} s; logs in "
+                                 f"{self.home / 'logs'}")
+            time.sleep(0.5)
+
+    def worker_logs(self) -> dict[str, Path]:
+        """{worker: its log file} of a Celery stack (empty for LocalExecutor)."""
+        workers = self.config.celery.workers if self.config.celery else ()
+        return {w: self.home / "logs" / f"{component_name(w)}.log" for w in workers}
+
+    def executed_workloads(self) -> list[Workload]:
+        """Every task instance attempt each Celery worker says it executed."""
+        return executed_workloads(self.worker_logs())
 
     # -- REST --------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 component environment and metadata database.
 
 ``StackConfig`` holds what differs between stacks; ``airflow_options`` turns it into the
-``airflow.cfg`` options (LocalExecutor, SimpleAuthManager with every user admin, loopback ports),
+``airflow.cfg`` options (LocalExecutor, or CeleryExecutor with ``celery`` set; SimpleAuthManager with every
+user admin, loopback ports),
 ``write_airflow_cfg`` writes them, ``component_env`` builds the environment every ``airflow``
 process of the stack gets, and ``create_database`` / ``drop_database`` manage the metadata database
 on the PostgreSQL server (SQLite cannot serve LocalExecutor's parallel workers).
@@ -22,6 +23,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from sms_response.settings import project_home
+from sms_rt_airflow.local_stack.celery import CeleryConfig, celery_options
 
 # The repository root (``SMS_RT_HOME`` overrides): this package is installed editable from plugins/.
 REPO = project_home()
@@ -44,6 +46,8 @@ class StackConfig:
     # Extra airflow.cfg options: {("scheduler", "use_job_schedule"): "False"}
     options: Mapping[tuple[str, str], str] = field(default_factory=dict)
     keep_home: bool = False
+    # CeleryExecutor with a broker and workers of its own (local_stack.celery); None: LocalExecutor.
+    celery: CeleryConfig | None = None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -90,8 +94,11 @@ def fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def airflow_options(config: StackConfig, home: Path, port: int) -> dict[tuple[str, str], str]:
-    """The ``airflow.cfg`` options of a stack whose api-server listens on ``port``; ``config.options`` win."""
+def airflow_options(
+    config: StackConfig, home: Path, port: int, namespace: str = "sms_rt"
+) -> dict[tuple[str, str], str]:
+    """The ``airflow.cfg`` options of a stack whose api-server listens on ``port``; ``config.options`` win.
+    ``namespace`` names a Celery stack's queue and broker key prefix."""
     url = base_url(port)
     return {
         ("core", "executor"): "LocalExecutor",
@@ -124,6 +131,7 @@ def airflow_options(config: StackConfig, home: Path, port: int) -> dict[tuple[st
         ("dag_processor", "parsing_processes"): "1",
         ("scheduler", "scheduler_heartbeat_sec"): "2",
         ("scheduler", "enable_health_check"): "False",
+        **(celery_options(config.celery, namespace) if config.celery else {}),
         **dict(config.options),
     }
 

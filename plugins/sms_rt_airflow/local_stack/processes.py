@@ -66,12 +66,13 @@ class Components:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._known: dict[int, psutil.Process] = {}
 
-    def spawn(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> None:
-        """Start ``airflow <name> <args>`` with its output appended to its log."""
+    def spawn(self, name: str, args: Sequence[str], env: Mapping[str, str], command: Sequence[str] = ()) -> None:
+        """Start ``airflow <name> <args>`` (``airflow <command> <args>`` when given) with its output appended to
+        its log ``<name>.log``."""
         log = log_path(self.home, name).open("ab")
         try:
             # Own session = own process group: terminate() signals the component and everything it forked.
-            proc = subprocess.Popen([airflow_executable(), name, *args], env=dict(env), stdout=log,
+            proc = subprocess.Popen([airflow_executable(), *(command or [name]), *args], env=dict(env), stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             log.close()
