@@ -124,6 +124,11 @@ def celery_airflow(
         assert stack.leftover_processes() == [], "Airflow processes left after the stack stopped"
         with psycopg.connect(METADATA_SERVER) as check:
             assert check.execute("SELECT 1 FROM pg_database WHERE datname = %s", (stack.db_name,)).fetchone() is None
+        import redis
+
+        broker = redis.Redis.from_url(BROKER_URL)
+        assert list(broker.scan_iter(match=f"{stack.db_name}:*")) == [], "keys left on the broker"
+        broker.close()
         print(f"\ncelery stack: start {live.timings['stack_start_s']:.1f} s, stop {stack.timings['stop_s']:.1f} s")
     finally:
         drop_schema(pg_url, schema)

@@ -46,6 +46,7 @@ import psycopg
 from sms_rt_airflow.local_stack.celery import (
     CeleryConfig,
     Workload,
+    clear_broker,
     component_name,
     executed_workloads,
     worker_command,
@@ -154,6 +155,11 @@ class AirflowStack:
                 errors.append("processes left after shutdown: " + ", ".join(describe(p) for p in left))
         finally:
             self.procs.clear()
+            if self.config.celery and self._db_created:
+                try:
+                    clear_broker(self.config.celery, self.db_name)
+                except Exception as exc:  # redis.RedisError and connection errors: report, keep stopping
+                    errors.append(f"could not delete the keys {self.db_name}:* on the broker: {exc}")
             try:
                 self._drop_database()
             except psycopg.Error as exc:

@@ -5,7 +5,7 @@ With ``StackConfig(celery=CeleryConfig(...))`` the stack runs ``CeleryExecutor``
 backend (the provider's default), and one ``airflow celery worker --celery-hostname <name>@%h`` per name in
 ``workers``, each a component of its own with its log in ``<home>/logs/celery-<name>.log``. A stack has its
 own queue and key prefix on the broker (its metadata database's name), so two stacks, or other users of the
-same Redis, never take each other's tasks.
+same Redis, never take each other's tasks; stopping the stack deletes its keys (``clear_broker``).
 
 Which worker ran what: each worker logs ``[<celery task id>] Executing workload in Celery: ExecuteTask(…)``
 for every task instance it runs; ``executed_workloads`` reads those lines back.
@@ -67,6 +67,18 @@ def worker_command(worker: str, celery: CeleryConfig, namespace: str) -> list[st
     workers serve none (two log servers on one machine would want the same port)."""
     return ["celery", "worker", "--celery-hostname", f"{worker}@%h", "--queues", namespace,
             "--concurrency", str(celery.concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip"]
+
+
+def clear_broker(celery: CeleryConfig, namespace: str) -> int:
+    """Delete what the stack left on the broker (its queue's bindings, all under its key prefix); how many keys."""
+    import redis
+
+    client = redis.Redis.from_url(celery.broker_url)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
+        return int(client.delete(*keys)) if keys else 0
+    finally:
+        client.close()
 
 
 def worker_ready(log_text: str, worker: str) -> bool:
