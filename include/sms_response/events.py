@@ -13,6 +13,7 @@ records downloaded = imported + duplicates + rejected.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,8 @@ START_KEYWORDS = frozenset({"START", "UNSTOP"})
 MAX_LATENESS = timedelta(days=400)
 MAX_EARLINESS = timedelta(days=1)
 MAX_EVENT_ID_LEN = 200
+# mailing_name is indexed (btree entries stop at about 2,700 bytes): a longer name is a reject, not a failed window.
+MAX_MAILING_NAME_LEN = 500
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,10 @@ def classify_keyword(keyword: str | None, body: str | None) -> str | None:
     """``opt_out`` / ``opt_in`` when a reply is a STOP- or START-family keyword, else None."""
     candidates: list[str] = []
     if keyword:
-        candidates.append(" ".join(keyword.upper().split()))
+        candidates.append(" ".join(unicodedata.normalize("NFKC", keyword).upper().split()))
     if body:
-        text = " ".join(body.upper().strip().strip(".!").split())
+        # NFKC: full-width ＳＴＯＰ (as CJK keyboards type it) is STOP.
+        text = " ".join(unicodedata.normalize("NFKC", body).upper().strip().strip(".!").split())
         candidates.append(text)
         if text:
             candidates.append(text.split(" ")[0])
@@ -110,9 +114,37 @@ class _RejectRecord(Exception):
         self.reason = reason
 
 
+def _unicode_ok(text: str) -> bool:
+    """Whether ``text`` can be stored: UTF-8 encodable (a lone surrogate from a JSON escape is not)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(text: str, what: str) -> str:
+    if "\x00" in text:
+        raise _RejectRecord(f"{what} contains a NUL character")
+    if not _unicode_ok(text):
+        raise _RejectRecord(f"{what} is not valid Unicode (a lone surrogate)")
+    return text
+
+
+_BOOLEANS = {"true": True, "false": False}
+
+
 def _convert(value: Any, ctype: str, attribute: str) -> object:
     if value is None:
         return None
+    if ctype == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
+            return _BOOLEANS[value.strip().lower()]
+        raise _RejectRecord(f"attribute {attribute} is not a boolean: {str(value)[:40]!r}")
     if ctype == "integer":
         if isinstance(value, bool):
             raise _RejectRecord(f"attribute {attribute} is not an integer: {value!r}")
@@ -128,12 +160,14 @@ def _convert(value: Any, ctype: str, attribute: str) -> object:
             dec = Decimal(str(value).strip())
             if not dec.is_finite():
                 raise InvalidOperation
-            return dec
         except (InvalidOperation, ValueError):
             raise _RejectRecord(f"attribute {attribute} is not a number: {str(value)[:40]!r}") from None
+        # PostgreSQL's numeric: up to 131072 digits before the point and 16383 after.
+        if dec.adjusted() >= 131072 or -dec.as_tuple().exponent > 16383:  # type: ignore[operator]
+            raise _RejectRecord(f"attribute {attribute} is out of range: {str(value)[:40]!r}")
+        return dec
     text = value if isinstance(value, str) else json.dumps(value)
-    if "\x00" in text:
-        raise _RejectRecord(f"attribute {attribute} contains a NUL character")
+    _storable(text, f"attribute {attribute}")
     return text.strip().lower() if ctype == "lower" else text
 
 
@@ -146,7 +180,10 @@ def _extra_json(extra: dict[str, Any]) -> str:
             raise _RejectRecord(f"attribute {key} holds a number that is not finite") from None
         if _has_nul(key) or _has_nul(value):
             raise _RejectRecord(f"attribute {key[:40]!r} contains a NUL character")
-    return json.dumps(extra, sort_keys=True, default=str)
+    text = json.dumps(extra, sort_keys=True, default=str, ensure_ascii=False)
+    if not _unicode_ok(text):
+        raise _RejectRecord("an unmapped attribute is not valid Unicode (a lone surrogate)")
+    return text
 
 
 def _has_nul(value: Any) -> bool:
@@ -185,8 +222,10 @@ def _identifiers(envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timestamp(raw: Any, window: Window) -> datetime:
-    if not isinstance(raw, str) or not raw.strip():
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise _RejectRecord("timestamp missing")
+    if not isinstance(raw, str):
+        raise _RejectRecord(f"timestamp is not an ISO-8601 string ({type(raw).__name__})")
     try:
         ts = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -256,9 +295,11 @@ class Normaliser:
             raise _RejectRecord(f"unknown event code {str(code)[:40]!r}")
         attrs = _attributes(event)
         event_id = attrs.get("eventId")
-        if not isinstance(event_id, str | int) or isinstance(event_id, bool) or not str(event_id).strip():
+        if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
             raise _RejectRecord("eventId missing")
-        event_id = str(event_id).strip()
+        if not isinstance(event_id, str | int) or isinstance(event_id, bool):
+            raise _RejectRecord(f"eventId is not a string or an integer ({type(event_id).__name__})")
+        event_id = _storable(str(event_id).strip(), "eventId")
         if len(event_id) > MAX_EVENT_ID_LEN:
             raise _RejectRecord(f"eventId longer than {MAX_EVENT_ID_LEN} characters")
         ts = _timestamp(event.get("timestamp"), self.window)
@@ -268,9 +309,7 @@ class Normaliser:
         if phone.e164 is None:
             raise _RejectRecord(phone.reason or "phone invalid")
         values, itype = self._mapped(cmap, attrs)
-        contact = None if idents.get("contactId") is None else str(idents["contactId"])
-        if contact is not None and "\x00" in contact:
-            raise _RejectRecord("contactId contains a NUL character")
+        contact = None if idents.get("contactId") is None else _storable(str(idents["contactId"]), "contactId")
         extra = {k: v for k, v in attrs.items() if k not in cmap.mapped_attributes}
         channel = envelope.get("channel")
         if channel is not None and channel != "SMS":
@@ -299,6 +338,9 @@ class Normaliser:
             by_col[col.column] = value
             out.append(value)
         itype: str | None = None
+        name = by_col.get("mailing_name")
+        if isinstance(name, str) and len(name) > MAX_MAILING_NAME_LEN:
+            raise _RejectRecord(f"mailingName longer than {MAX_MAILING_NAME_LEN} characters")
         if cmap.code == SENT:
             status = by_col.get("delivery_status")
             if status is not None and status not in DELIVERY_STATUSES:

@@ -25,7 +25,15 @@ from typing import Any
 
 import duckdb
 
-from sms_response.events import DELIVERY_STATUSES, INTERACTED, INTERACTION_TYPES, MAX_EARLINESS, MAX_LATENESS, SENT
+from sms_response.events import (
+    DELIVERY_STATUSES,
+    INTERACTED,
+    INTERACTION_TYPES,
+    MAX_EARLINESS,
+    MAX_LATENESS,
+    MAX_MAILING_NAME_LEN,
+    SENT,
+)
 from sms_response.mapping import CodeMapping, Mapping
 from sms_response.sqlfiles import load_sql
 from sms_response.window import Window
@@ -93,6 +101,9 @@ class _Columns:
                       f" OR ({t} = 'VARCHAR' AND regexp_full_match({s}, '-?[0-9]{{1,15}}(\\.[0-9]{{1,10}})?'))"
                       f" OR ({t} IN ('BIGINT', 'UBIGINT') AND regexp_full_match({s}, '-?[0-9]{{1,15}}')))")
                 value = s
+            elif col.type == "boolean":
+                ok = f"({t} IN ('NULL', 'BOOLEAN') OR ({t} = 'VARCHAR' AND lower({s}) IN ('true', 'false')))"
+                value = f"lower({s})"
             else:  # lower
                 ok = f"({t} = 'NULL' OR ({t} = 'VARCHAR' AND regexp_full_match({s}, '[A-Za-z_]{{1,40}}')))"
                 value = f"lower({s})"
@@ -117,6 +128,8 @@ class _Columns:
     def _code_rules(self) -> None:
         """The rules :class:`~sms_response.events.Normaliser` applies to named columns of the two event codes."""
         cols = self.values
+        if "mailing_name" in cols:
+            self.checks.append(f"length({cols['mailing_name']}) <= {MAX_MAILING_NAME_LEN}")
         if self.cmap.code == SENT and "delivery_status" in cols:
             self.checks.append(f"({cols['delivery_status']} IS NULL OR {cols['delivery_status']} IN "
                                f"{_in(sorted(DELIVERY_STATUSES))})")

@@ -112,7 +112,13 @@ class LandingWriter:
             self._current = self._open()
         n = count_records(envelope)
         line = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) + "\n"
-        self._current.gz.write(line.encode("utf-8"))
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (the platform's JSON held a \ud800 escape): landed ASCII-escaped, so the line is valid
+            # UTF-8 and the importer rejects that record alone.
+            data = (json.dumps(envelope, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+        self._current.gz.write(data)
         self._current.envelopes += 1
         self._current.records += n
         if self._current.records >= self.part_max_records:
@@ -195,6 +201,9 @@ def part_envelopes(name: str, data: bytes) -> Iterator[tuple[str, int, Any]]:
 def parse_line(line: bytes | str) -> Any:
     try:
         return json.loads(line)
+    except RecursionError:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        return UnparseableLine(text[:10_000], "nested too deeply")
     except ValueError as exc:
         # The downloader wrote valid JSON; a broken line here is corruption, but it still
         # counts as one record and is quarantined rather than lost.

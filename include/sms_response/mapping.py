@@ -13,7 +13,7 @@ import yaml
 
 from sms_response.errors import MappingError
 
-COLUMN_TYPES = ("text", "integer", "numeric", "lower")
+COLUMN_TYPES = ("text", "integer", "numeric", "lower", "boolean")
 FIXED_COLUMNS = ("event_id", "phone_e164", "contact_id", "attributes", "is_late", "load_id")
 _IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

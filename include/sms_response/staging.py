@@ -20,7 +20,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -235,7 +235,10 @@ class WindowStager:
                     decided.extend(new)
                     return e164s
 
-                out.append((fast.part(index, text, resolve, first), decided))
+                taken = fast.part(index, text, resolve, first)
+                # The normaliser reads the lines the fast path leaves as the Python path does: from their bytes.
+                taken = replace(taken, slow_lines=[(n, chunk[n - first]) for n, _ in taken.slow_lines])
+                out.append((taken, decided))
         except (duckdb.Error, OSError, EOFError, zlib.error) as exc:
             log.warning("window %s: fast path failed on %s (%s); the Python normaliser reads it",
                         self.window.id, part.name, exc)

@@ -268,16 +268,17 @@ def _bug_param(file: str, line: int, bug: str, case: str) -> Any:
         pytest.mark.xfail(strict=True, reason=bug)])
 
 
-@pytest.mark.parametrize(("file", "line"), [_bug_param(*b) for b in BUG_LINES])
-def test_known_bug_line_alone_lands_or_is_rejected_with_its_reason(
-    two_schemas: Any, tmp_path: Path, file: str, line: int,
-) -> None:
-    raw = corpus_lines(file)[line - 1]
-    expected = [e for e in EXPECTED if e.file == file and e.line == line]
-    fast, slow = import_both(two_schemas, tmp_path, [raw])
-    check(fast, [(line, raw)], expected)
-    check(slow, [(line, raw)], expected)
-    assert fast.state == slow.state
+if BUG_LINES:  # a known importer bug is pinned here (strict xfail) until fixed; none is known today
+    @pytest.mark.parametrize(("file", "line"), [_bug_param(*b) for b in BUG_LINES])
+    def test_known_bug_line_alone_lands_or_is_rejected_with_its_reason(
+        two_schemas: Any, tmp_path: Path, file: str, line: int,
+    ) -> None:
+        raw = corpus_lines(file)[line - 1]
+        expected = [e for e in EXPECTED if e.file == file and e.line == line]
+        fast, slow = import_both(two_schemas, tmp_path, [raw])
+        check(fast, [(line, raw)], expected)
+        check(slow, [(line, raw)], expected)
+        assert fast.state == slow.state
 
 
 def test_corpus_covers_every_theme_of_the_issue() -> None:
@@ -291,14 +292,9 @@ def test_corpus_covers_every_theme_of_the_issue() -> None:
     assert outcomes["imported"] > 50 and outcomes["rejected"] > 100 and outcomes["skipped"] >= 4
 
 
-@pytest.mark.scenario("bad input", "known bug: an envelope the platform sends with a lone surrogate escape cannot be "
-                                   "landed, so its window can never be downloaded")
-@pytest.mark.xfail(strict=True, reason=(
-    "LandingWriter.write json.dumps the envelope with ensure_ascii=False and encodes it as UTF-8: a lone surrogate "
-    "(the platform's JSON holding \\ud800, which Python's parser accepts) raises UnicodeEncodeError, the download "
-    "task fails on every retry and the window's other records are never landed; it should land the line (e.g. "
-    "ASCII-escaped) so that the importer rejects that record alone"))
-def test_known_bug_a_lone_surrogate_from_the_platform_is_landed_and_rejected_alone(
+@pytest.mark.scenario("bad input", "an envelope the platform sends with a lone surrogate escape is landed "
+                                   "(ASCII-escaped) and its record alone rejected")
+def test_a_lone_surrogate_from_the_platform_is_landed_and_rejected_alone(
     two_schemas: Any, tmp_path: Path,
 ) -> None:
     from sms_response.landing import LandingWriter

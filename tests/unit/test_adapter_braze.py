@@ -125,7 +125,7 @@ def test_a_click_carries_its_link_token_and_bot_flag_into_the_canonical_row() ->
     columns = load_mapping().for_code("interactedSMS")
     assert columns is not None
     values = dict(zip(columns.copy_columns, row.values, strict=True))
-    assert (values["interaction_type"], values["link_token"], values["suspected_bot_click"]) == ("click", "Ab3dE", "true")
+    assert (values["interaction_type"], values["link_token"], values["suspected_bot_click"]) == ("click", "Ab3dE", True)
     assert link_token(None) is None and link_token("https://brz.ai/") is None
 
 

@@ -130,7 +130,7 @@ def test_missing_phone_identifier_is_rejected() -> None:
         ("2026-11-20T10:15:00", "no time zone"),
         ("", "timestamp missing"),
         (None, "timestamp missing"),
-        (1763632800, "timestamp missing"),
+        (1763632800, "timestamp is not an ISO-8601 string (int)"),
         ("1970-01-01T00:00:00Z", "implausibly far"),
         ("2099-01-01T00:00:00Z", "implausibly far"),
     ],

@@ -195,12 +195,8 @@ def _click(**attrs: Any) -> dict[str, Any]:
     return envelope
 
 
-@pytest.mark.scenario("bad input", "known importer bug: a row the normaliser accepts is one PostgreSQL refuses "
-                                   "(NUL in eventId, lone surrogate, numeric overflow, non-boolean bot flag)")
-@pytest.mark.xfail(strict=True, reason=(
-    "the normaliser makes rows PostgreSQL refuses, which fail the whole window's COPY instead of rejecting the "
-    "record: an eventId with NUL, a lone surrogate escape in any text, a numeric beyond PostgreSQL's range "
-    "('1e1000000'), a suspectedBotClick that is not a boolean; see tests/fixtures/bad_input/expected.tsv (bug)"))
+@pytest.mark.scenario("bad input", "every row the normaliser makes can be stored (NUL, lone surrogates, numeric "
+                                   "range, booleans are rejects, not failed windows)")
 @FUZZ
 @given(value=st.one_of(JSON, envelopes()))
 @example(value=_sent(eventId="e\x001"))
