@@ -132,8 +132,10 @@ def _git(*args: str) -> str:
 def commit_text() -> str:
     sha = _git("rev-parse", "--short=12", "HEAD") or "unknown"
     subject = _git("log", "-1", "--format=%s")[:80]
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
-    return f"{sha}" + (" (with uncommitted changes)" if dirty else "") + (f" {subject}" if subject else "")
+    dirty = [line[3:] for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    changes = (f" (with uncommitted changes to {', '.join(dirty[:3])}" + (", …" if len(dirty) > 3 else "") + ")"
+               if dirty else "")
+    return f"{sha}{changes}" + (f" {subject}" if subject else "")
 
 
 def machine_text() -> list[str]:
