@@ -132,7 +132,7 @@ def _git(*args: str) -> str:
 def commit_text() -> str:
     sha = _git("rev-parse", "--short=12", "HEAD") or "unknown"
     subject = _git("log", "-1", "--format=%s")[:80]
-    dirty = [line[3:] for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    dirty = [line.split(maxsplit=1)[-1] for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()]
     changes = (f" (with uncommitted changes to {', '.join(dirty[:3])}" + (", …" if len(dirty) > 3 else "") + ")"
                if dirty else "")
     return f"{sha}{changes}" + (f" {subject}" if subject else "")
