@@ -15,11 +15,12 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import queue
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -182,16 +183,38 @@ def _chunks(data: bytes, size: int) -> Iterator[tuple[int, list[bytes]]]:
         yield first, chunk
 
 
-_Prepared = list[tuple[FastPart, list[phone_lookup.Decision]]]
-_Pending = tuple[int, PartInfo, bytes, "Future[_Prepared | None] | None"]
+@dataclass(frozen=True)
+class _FastChunk:
+    """Lines ``taken.first``… of part ``index`` as the fast path made them, with the phone numbers it decided."""
+
+    index: int
+    part: PartInfo
+    taken: FastPart
+    decided: list[phone_lookup.Decision]
+
+
+@dataclass(frozen=True)
+class _PythonRest:
+    """Lines ``from_line``… of part ``index``, for the Python normaliser (no fast path, or it failed there)."""
+
+    index: int
+    part: PartInfo
+    data: bytes
+    from_line: int = 0
+
+
+_Item = _FastChunk | _PythonRest
+_DONE = object()
+# Chunks the worker may have ready ahead of the main thread (each one is CSV files on disk and a few slow lines).
+_AHEAD = 2
 
 
 class WindowStager:
-    """Stream a window into the staging tables part by part: :meth:`parts` yields once a part is staged, the
-    caller moves the part's rows on and calls :meth:`clear`. The fast path of the next part runs in a worker
-    thread meanwhile (DuckDB releases the GIL), so parsing overlaps the database's work; its phone lookups read
-    ``lookup_conn`` when given (an autocommit connection of its own: otherwise they wait for the window's
-    statements on ``conn``)."""
+    """Stream a window into the staging tables chunk by chunk: :meth:`parts` yields once a chunk (a part, without
+    the fast path) is staged, the caller moves its rows on and calls :meth:`clear`. A worker thread reads, checks
+    and parses the chunks ahead (DuckDB releases the GIL), so parsing overlaps the database's work from the first
+    chunk to the last; its phone lookups read ``lookup_conn`` when given (an autocommit connection of its own:
+    otherwise they wait for the window's statements on ``conn``)."""
 
     def __init__(self, conn: Conn, directory: Path, manifest: Manifest, window: Window, mapping: Mapping,
                  region: str, *, fast_path: bool = True, lookup_conn: Conn | None = None) -> None:
@@ -217,15 +240,23 @@ class WindowStager:
         for cmap in self.mapping.codes.values():
             self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage_name(cmap))))
 
-    def _prepare(self, fast: FastPath, index: int, part: PartInfo, data: bytes) -> _Prepared | None:
-        """The fast path over one part, chunk by chunk (in the worker thread); None: the Python path reads it."""
-        out: _Prepared = []
+    def _items(self, fast: FastPath | None) -> Iterator[_Item]:
+        """The window's chunks in file order (in the worker thread)."""
+        for index, (part, data) in enumerate(verified_parts(self.directory, self.manifest)):
+            if fast is None:
+                yield _PythonRest(index, part, data)
+            else:
+                yield from self._fast_chunks(fast, index, part, data)
+
+    def _fast_chunks(self, fast: FastPath, index: int, part: PartInfo, data: bytes) -> Iterator[_Item]:
+        """The fast path over one part, chunk by chunk; where it fails, the rest of the part goes to Python."""
+        first = 0
         try:
             for first, chunk in _chunks(data, CHUNK_LINES):
                 try:
                     text = b"\n".join(chunk).decode("utf-8")
                 except UnicodeDecodeError:  # the normaliser gives these lines their exact fate
-                    out.append((FastPart({}, {}, list(enumerate(chunk, first)), 0), []))
+                    yield _FastChunk(index, part, FastPart({}, {}, list(enumerate(chunk, first)), 0), [])
                     continue
                 decided: list[phone_lookup.Decision] = []
 
@@ -237,62 +268,75 @@ class WindowStager:
 
                 taken = fast.part(index, text, resolve, first)
                 # The normaliser reads the lines the fast path leaves as the Python path does: from their bytes.
-                taken = replace(taken, slow_lines=[(n, chunk[n - first]) for n, _ in taken.slow_lines])
-                out.append((taken, decided))
+                yield _FastChunk(index, part, replace(taken, slow_lines=[(n, chunk[n - first])
+                                                                         for n, _ in taken.slow_lines]), decided)
         except (duckdb.Error, OSError, EOFError, zlib.error) as exc:
-            log.warning("window %s: fast path failed on %s (%s); the Python normaliser reads it",
-                        self.window.id, part.name, exc)
-            for taken, _ in out:
-                for path in taken.files.values():
-                    path.unlink(missing_ok=True)
-            return None
-        return out
+            log.warning("window %s: fast path failed on %s from line %d (%s); the Python normaliser reads the rest",
+                        self.window.id, part.name, first, exc)
+            yield _PythonRest(index, part, data, first)
 
     def parts(self) -> Iterator[int]:
         started = time.monotonic()
         next_log = PROGRESS_EVERY_RECORDS
-        with tempfile.TemporaryDirectory(prefix="sms-rt-stage-") as tmp, ThreadPoolExecutor(1) as pool:
+        ready: queue.Queue[object] = queue.Queue(maxsize=_AHEAD)
+        stop = threading.Event()
+        with tempfile.TemporaryDirectory(prefix="sms-rt-stage-") as tmp:
             fast = FastPath(self.mapping, self.window, self.window.id, Path(tmp)) if self.fast_path else None
+
+            def produce() -> None:
+                try:
+                    for item in self._items(fast):
+                        if not _put(ready, item, stop):
+                            return
+                    _put(ready, _DONE, stop)
+                except BaseException as exc:  # handed to the main thread, which raises it
+                    _put(ready, exc, stop)
+
+            worker = threading.Thread(target=produce, name=f"sms-rt-stage-{self.window.id}", daemon=True)
+            worker.start()
             try:
-                source = enumerate(verified_parts(self.directory, self.manifest))
-
-                def submit(item: tuple[int, tuple[PartInfo, bytes]] | None) -> _Pending | None:
-                    if item is None:
-                        return None
-                    index, (part, data) = item
-                    return index, part, data, pool.submit(self._prepare, fast, index, part, data) if fast else None
-
-                pending = submit(next(source, None))
-                while pending is not None:
-                    ahead = submit(next(source, None))  # the next part is parsed while this one is staged
-                    self._stage(*pending)
-                    yield pending[0]
+                while (item := ready.get()) is not _DONE:
+                    if isinstance(item, BaseException):
+                        raise item
+                    assert isinstance(item, _FastChunk | _PythonRest)
+                    self._stage(item)
+                    yield item.index
                     if self.result.records >= next_log:
                         elapsed = time.monotonic() - started
                         log.info("window %s: %d records (%.0f/s; %d by the fast path)", self.window.id,
                                  self.result.records, self.result.records / elapsed if elapsed else 0.0,
                                  self.result.fast_records)
                         next_log = self.result.records + PROGRESS_EVERY_RECORDS
-                    pending = ahead
             finally:
+                stop.set()
+                worker.join()
                 if fast is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
                     fast.close()
         self.stager.finish_rejects()
         self.result.phones_parsed = self.phones.parsed  # phonenumbers ran once for each of these
         self.result.seconds = time.monotonic() - started
 
-    def _stage(self, index: int, part: PartInfo, data: bytes, future: Future[_Prepared | None] | None) -> None:
-        prepared = future.result() if future is not None else None
-        if prepared is not None:
-            for taken, decided in prepared:
-                phone_lookup.stage(self.conn, decided)
-                self.stager.add_fast(taken)
-                for lineno, line in taken.slow_lines:
-                    items = self.normaliser.normalise(parse_line(line), f"{part.name}:{lineno}")
-                    self.stager.add_all(items, index, lineno)
+    def _stage(self, item: _Item) -> None:
+        if isinstance(item, _FastChunk):
+            phone_lookup.stage(self.conn, item.decided)
+            self.stager.add_fast(item.taken)
+            for lineno, line in item.taken.slow_lines:
+                items = self.normaliser.normalise(parse_line(line), f"{item.part.name}:{lineno}")
+                self.stager.add_all(items, item.index, lineno)
         else:
-            for name, lineno, envelope in part_envelopes(part.name, data):
-                self.stager.add_all(self.normaliser.normalise(envelope, f"{name}:{lineno}"), index, lineno)
+            for name, lineno, envelope in part_envelopes(item.part.name, item.data):
+                if lineno >= item.from_line:
+                    self.stager.add_all(self.normaliser.normalise(envelope, f"{name}:{lineno}"), item.index, lineno)
         self.stager.flush_rows()
         self.result.opt_phones |= self.stager.opt_phones()
+
+
+def _put(ready: queue.Queue[object], item: object, stop: threading.Event) -> bool:
+    """Hand ``item`` to the main thread, waiting while it is behind; False once it stopped reading."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False

@@ -247,3 +247,39 @@ def test_well_formed_records_take_the_fast_path_and_known_phones_are_not_parsed_
     assert r2.phones_parsed == 100  # only the numbers the first window did not have
     assert db.execute("SELECT interaction_type FROM sms_interactions WHERE event_id = 'b-stop'").fetchone() == ("opt_out",)
     assert db.execute("SELECT status FROM sms_consent WHERE phone_e164 = '+12015550001'").fetchone() == ("opted_out",)
+
+
+def test_a_fast_path_failure_inside_a_part_hands_the_rest_of_that_part_to_the_normaliser(
+    two_schemas: tuple[psycopg.Connection[TupleRow], psycopg.Connection[TupleRow]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """DuckDB failing on one chunk (here: out of memory, raised at the chunk starting at line 3 of the second part)
+    loses nothing: the chunks before it stay as the fast path made them, the rest of that part goes through the
+    normaliser, the next part is the fast path's again; the tables equal the normaliser-only import."""
+    import duckdb
+
+    from sms_response.fastpath import FastPath
+
+    envelopes = _wellformed(30)  # 40 envelopes: parts of 7 records, chunks of 3 lines
+    _land(tmp_path, envelopes)
+    real_part = FastPath.part
+    calls: list[tuple[int, int]] = []
+
+    def failing_part(self: FastPath, index: int, text: str, resolve: Any, first_line: int = 0) -> Any:
+        calls.append((index, first_line))
+        if (index, first_line) == (1, 3):
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate (injected)")
+        return real_part(self, index, text, resolve, first_line)
+
+    monkeypatch.setattr(FastPath, "part", failing_part)
+    fast_conn, slow_conn = two_schemas
+    with caplog.at_level("WARNING", logger="sms_response.staging"):
+        fast = _import(fast_conn, tmp_path, fast=True)
+    slow = _import(slow_conn, tmp_path, fast=False)
+    assert fast.reconciles and (fast.imported, fast.rejected, fast.duplicates) == (
+        slow.imported, slow.rejected, slow.duplicates) == (40, 0, 0)
+    assert _state(fast_conn) == _state(slow_conn)
+    assert (1, 0) in calls and (1, 3) in calls and (1, 6) not in calls and (2, 0) in calls
+    part_1_records = sum(len(e["events"]) for e in envelopes[7:14])
+    assert fast.fast_path_records == 40 - (part_1_records - 3)  # lines 3.. of part 1 went to the normaliser
+    assert "fast path failed on part-00001" in caplog.text and "from line 3" in caplog.text

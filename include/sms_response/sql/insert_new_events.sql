@@ -16,8 +16,9 @@ WITH ranked AS MATERIALIZED (
     RETURNING 1
 ), not_inserted AS (
     INSERT INTO {dups} ({columns})
-    SELECT {columns} FROM ranked s
-    WHERE s._rn > 1 OR NOT EXISTS (SELECT 1 FROM new_ids n WHERE n.event_id = s.event_id)
+    SELECT {columns} FROM ranked s LEFT JOIN new_ids n USING (event_id)
+    -- an anti-join, not NOT EXISTS: unanalysed staging tables can get a plain (per-row) subplan, quadratic
+    WHERE s._rn > 1 OR n.event_id IS NULL
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM not_inserted)
