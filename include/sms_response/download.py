@@ -152,10 +152,10 @@ def _disk_full(exc: OSError, window: Window, landing_root: Path) -> LandingDiskF
 
 
 def _abort(writer: LandingWriter) -> None:
-    """Remove the unpublished version; closing a part on a full disk can fail again, which must not stop that."""
+    """Remove the unpublished version; closing a part on a full disk can fail again, which must not hide the
+    download's own error (the version is removed all the same)."""
     try:
         writer.abort()
     except OSError as exc:
-        log.warning("window %s: closing the unpublished landing version failed (%s); removing it", writer.window_id,
-                    exc)
-        shutil.rmtree(writer.version_dir, ignore_errors=True)
+        log.warning("window %s: closing the unpublished landing version failed (%s); it was removed",
+                    writer.window_id, exc)

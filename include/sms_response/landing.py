@@ -150,11 +150,17 @@ class LandingWriter:
         return manifest
 
     def abort(self) -> None:
-        if self._current is not None:
-            self._current.gz.close()
-            self._current.raw.close()
-            self._current = None
-        shutil.rmtree(self.version_dir, ignore_errors=True)
+        """Drop the unpublished version. Closing the open part can fail (a full disk fails the gzip trailer's
+        write); the file is closed and the version removed all the same, then the error is raised."""
+        cur, self._current = self._current, None
+        try:
+            if cur is not None:
+                try:
+                    cur.gz.close()
+                finally:
+                    cur.raw.close()
+        finally:
+            shutil.rmtree(self.version_dir, ignore_errors=True)
 
 
 def window_dir(root: Path, window_id: str) -> Path:

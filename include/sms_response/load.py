@@ -1,9 +1,9 @@
 """Import one window's landing files into the response tables (the ``eventsImport`` step).
 
-One transaction per window, under the load lock: delete what the window loaded before, then part by part
+One transaction per window, under the load lock: delete what the window loaded before, then chunk by chunk
 stream the rows into staging tables (:mod:`sms_response.staging`: DuckDB's fast path and the Python
-normaliser, COPY; memory flat in the window's size) and move the part's new event_ids into the partitioned
-event tables (set-based: first occurrence in file order; an event an earlier part or window already loaded is
+normaliser, COPY; memory flat in the window's size) and move the chunk's new event_ids into the partitioned
+event tables (set-based: first occurrence in file order; an event an earlier chunk or window already loaded is
 a duplicate; one a *later* window loaded is taken over). Then quarantine rejects, upsert mailings, recompute
 consent for the touched phones and record the reconciliation in ``load_log``. A rerun converges to the same
 tables.
@@ -200,7 +200,7 @@ def _load(
     partitions: list[str] = []
     touched: set[str] = set()
     given_up: set[str] = set()
-    for _part in stager.parts():
+    for _chunk in stager.parts():
         for code, cmap in mapping.codes.items():
             count, taken_from = _insert_staged(conn, cmap, partitions, touched, window, load_id)
             imported[code] += count
@@ -272,7 +272,7 @@ def _count_late(conn: Conn, load_id: str) -> int:
 def _insert_staged(
     conn: Conn, cmap: CodeMapping, partitions: list[str], touched: set[str], window: Window, load_id: str,
 ) -> tuple[int, set[str]]:
-    """Move one part's staged rows not loaded before into the event table (the first occurrence of an event_id);
+    """Move one chunk's staged rows not loaded before into the event table (the first occurrence of an event_id);
     returns their number and the later load units this window took re-delivered events from (earliest window
     wins)."""
     stage = sql.Identifier(stage_name(cmap))

@@ -1,13 +1,14 @@
 """Stream a window's landing files into per-event-code staging tables, with memory flat in the window's size.
 
-Part by part: the fast path (:mod:`sms_response.fastpath`, DuckDB) parses, pivots and checks the part's lines and
-writes the rows as CSV that is COPYed into temporary staging tables; the lines it leaves (malformed, unusual,
-replies that may be keywords) go through the Python normaliser, whose rows and rejects are COPYed in chunks of
-``CHUNK_ROWS``. Phone numbers come from the persistent lookup (:mod:`sms_response.phone_lookup`). Nothing of the
-window is held in Python but one part's text and the current chunk. De-duplication by event_id, the
-earliest-window-wins takeover and the move into the event tables are then set-based SQL (:mod:`sms_response.load`);
-every staged row carries its position (part, line, event) so the first occurrence of a re-delivered event within
-the window is the one kept.
+Chunk by chunk (``CHUNK_LINES`` lines of a part): a worker thread runs the fast path (:mod:`sms_response.fastpath`,
+DuckDB), which parses, pivots and checks the lines and writes the rows as CSV, while the main thread COPYs the
+previous chunk's CSV into temporary staging tables and the caller moves it on; a bounded queue keeps the worker
+at most ``_AHEAD`` chunks ahead. The lines the fast path leaves (malformed, unusual, replies that may be keywords)
+go through the Python normaliser, whose rows and rejects are COPYed in chunks of ``CHUNK_ROWS``. Phone numbers come
+from the persistent lookup (:mod:`sms_response.phone_lookup`). Nothing of the window is held in Python but the
+chunks in flight. De-duplication by event_id, the earliest-window-wins takeover and the move into the event tables
+are then set-based SQL (:mod:`sms_response.load`); every staged row carries its position (part, line, event) so
+the first occurrence of a re-delivered event within the window is the one kept.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class _Stager:
             self._flush(item.code)
 
     def add_fast(self, fast: FastPart) -> None:
-        """COPY the fast path's CSV rows of one part (streamed in blocks, never read whole)."""
+        """COPY the fast path's CSV rows of one chunk (streamed in blocks, never read whole)."""
         for code, path in fast.files.items():
             if fast.rows.get(code):
                 cmap = self.mapping.codes[code]

@@ -63,3 +63,23 @@ def test_aborted_download_leaves_previous_version_intact(tmp_path: Path) -> None
     w.abort()
     d, m = read_manifest(tmp_path, "W1")
     assert [e for _, _, e in iter_envelopes(d, m)] == [{"events": [1]}]
+
+
+def test_abort_on_a_full_disk_closes_the_part_and_removes_the_version_then_says_why(tmp_path: Path) -> None:
+    """The open part's gzip trailer cannot be written (here: the part is on /dev/full, a real ENOSPC): abort still
+    closes the file and removes the unpublished version, and raises the disk's error."""
+    from sms_response import landing
+
+    w = LandingWriter(tmp_path, "W1")
+    w.write({"events": [1]})
+    assert w._current is not None
+    w._current.gz.close()
+    w._current.raw.close()
+    raw = open("/dev/full", "wb")  # noqa: SIM115 - closed by abort, checked below
+    gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+    gz.write(b"x" * 100_000)  # held in zlib's buffers until close
+    w._current = landing._OpenPart("part-00000.jsonl.gz", w.version_dir / "part-00000.jsonl.gz", raw, gz)
+    with pytest.raises(OSError, match="No space left on device"):
+        w.abort()
+    assert raw.closed and w._current is None
+    assert not w.version_dir.exists()

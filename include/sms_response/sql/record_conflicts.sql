@@ -1,4 +1,4 @@
--- Conflicting re-deliveries: each duplicate of one part ({dups}) whose content differs from the version kept
+-- Conflicting re-deliveries: each duplicate of one chunk ({dups}) whose content differs from the version kept
 -- (found through event_index; an id kept for another event code conflicts too) is recorded with both versions
 -- and the fields that differ; the duplicates are then cleared. load_id and is_late are not content (a later
 -- window's copy is late by definition). {target}, {dups}, {time_column} composed with psycopg.sql; %(code)s bound.
