@@ -178,37 +178,36 @@ class _Hold:
     release: threading.Event = field(default_factory=threading.Event)
 
 
-class SendGate:
-    """Holds the batch being processed once ``block_after`` more messages were accepted; thread-safe.
+class _Gate:
+    """What both gates share: arm with a count, hold what comes after it, release; thread-safe. ``what`` names the
+    held thing in errors, ``count_name`` the argument of :meth:`arm`."""
 
-    A batch send runs inside ``batch()``, calls ``admit()`` before each message and ``accepted()``
-    after each accepted one.  Tests arm, watch and release the gate from another thread.
-    """
+    gate_name = "gate"
+    what = "request"
+    count_name = "count"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._hold: _Hold | None = None
-        self._last_accepted = 0
-        self._in_flight = 0  # batches being processed (a released one finishes later)
 
-    def arm(self, block_after: int) -> dict[str, Any]:
-        """Block the batch being processed once ``block_after`` more messages have been accepted."""
-        if not isinstance(block_after, int) or isinstance(block_after, bool) or block_after < 0:
-            raise PushError("block_after must be an integer >= 0")
+    def arm(self, count: int) -> dict[str, Any]:
+        """Hold what comes once ``count`` more have been let through."""
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise PushError(f"{self.count_name} must be an integer >= 0")
         with self._lock:
             if self._hold is not None and self._hold.waiting:
-                raise PushError("the send gate is holding a batch; release it first")
-            self._hold = _Hold(block_after)
+                raise PushError(f"the {self.gate_name} is holding a {self.what}; release it first")
+            self._hold = _Hold(count)
             self._changed.notify_all()
             return self._status()
 
     def release(self) -> dict[str, Any]:
-        """Let blocked batches finish and disarm the gate (a no-op when it is not armed)."""
+        """Let what is held go on and disarm the gate (a no-op when it is not armed)."""
         with self._lock:
             hold, self._hold = self._hold, None
             if hold is not None:
-                self._last_accepted = hold.accepted
+                self._released(hold)
                 hold.release.set()
             self._changed.notify_all()
             return self._status()
@@ -218,9 +217,35 @@ class SendGate:
             return self._status()
 
     def wait_blocked(self, timeout: float) -> bool:
-        """True once a batch is held by the gate, False after ``timeout`` seconds."""
+        """True once something is held by the gate, False after ``timeout`` seconds."""
         with self._lock:
             return self._changed.wait_for(lambda: self._hold is not None and self._hold.waiting > 0, timeout)
+
+    def _released(self, hold: _Hold) -> None:
+        """Called under the lock when an armed gate is released."""
+
+    def _status(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class SendGate(_Gate):
+    """Holds the batch being processed once ``block_after`` more messages were accepted; thread-safe.
+
+    A batch send runs inside ``batch()``, calls ``admit()`` before each message and ``accepted()``
+    after each accepted one.  Tests arm, watch and release the gate from another thread.
+    """
+
+    gate_name = "send gate"
+    what = "batch"
+    count_name = "block_after"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_accepted = 0
+        self._in_flight = 0  # batches being processed (a released one finishes later)
+
+    def _released(self, hold: _Hold) -> None:
+        self._last_accepted = hold.accepted
 
     def wait_batches_done(self, timeout: float) -> bool:
         """True once no batch is being processed (e.g. the rest of a released batch is accepted)."""
@@ -268,46 +293,15 @@ class SendGate:
         }
 
 
-class PageGate:
+class PageGate(_Gate):
     """Holds ``GET /v1/events`` pages once ``after_pages`` more pages were let through; thread-safe.
 
     The route awaits ``admit()`` before answering a page (the wait runs in a worker thread, so the event
     loop keeps serving); tests arm, watch and release the gate from another thread.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._hold: _Hold | None = None
-
-    def arm(self, after_pages: int) -> dict[str, Any]:
-        """Hold every page request once ``after_pages`` more pages have been let through."""
-        if not isinstance(after_pages, int) or isinstance(after_pages, bool) or after_pages < 0:
-            raise PushError("after_pages must be an integer >= 0")
-        with self._lock:
-            if self._hold is not None and self._hold.waiting:
-                raise PushError("the page gate is holding a request; release it first")
-            self._hold = _Hold(after_pages)
-            self._changed.notify_all()
-            return self._status()
-
-    def release(self) -> dict[str, Any]:
-        """Let held requests be answered and disarm the gate (a no-op when it is not armed)."""
-        with self._lock:
-            hold, self._hold = self._hold, None
-            if hold is not None:
-                hold.release.set()
-            self._changed.notify_all()
-            return self._status()
-
-    def status(self) -> dict[str, Any]:
-        with self._lock:
-            return self._status()
-
-    def wait_blocked(self, timeout: float) -> bool:
-        """True once a page request is held by the gate, False after ``timeout`` seconds."""
-        with self._lock:
-            return self._changed.wait_for(lambda: self._hold is not None and self._hold.waiting > 0, timeout)
+    gate_name = "page gate"
+    count_name = "after_pages"
 
     def _should_hold(self) -> _Hold | None:
         with self._lock:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,9 +30,8 @@ import psycopg
 import pytest
 from psycopg.rows import TupleRow
 from raw_landing import land_lines
+from schema_pairs import migrated_schemas
 
-from sms_response import migrate
-from sms_response.db import connect, drop_schema
 from sms_response.load import LoadResult, import_window
 from sms_response.mapping import load_mapping
 from sms_response.report import fingerprint
@@ -110,18 +108,8 @@ def import_lines(conn: Conn, schema: str, root: Path, lines: list[bytes], fast: 
 @pytest.fixture(scope="module")
 def two_schemas(pg_url: str) -> Iterator[tuple[tuple[Conn, str], tuple[Conn, str]]]:
     """One schema per import path, for the module (every window reloads the same load unit)."""
-    names = [f"bad_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("fast", "slow")]
-    conns: list[Conn] = []
-    try:
-        for name in names:
-            migrate.upgrade(pg_url, name)
-            conns.append(connect(pg_url, name))
-        yield (conns[0], names[0]), (conns[1], names[1])
-    finally:
-        for c in conns:
-            c.close()
-        for name in names:
-            drop_schema(pg_url, name)
+    with migrated_schemas(pg_url, "bad", ("fast", "slow")) as (fast, slow):
+        yield fast, slow
 
 
 @pytest.fixture(autouse=True)

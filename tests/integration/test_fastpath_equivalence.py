@@ -21,9 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import TupleRow
+from schema_pairs import migrated_schemas
 
-from sms_response import migrate
-from sms_response.db import connect, drop_schema
 from sms_response.landing import LandingWriter
 from sms_response.load import LoadResult, import_window
 from sms_response.mapping import load_mapping
@@ -148,18 +147,8 @@ def _state(conn: psycopg.Connection[TupleRow]) -> dict[str, Any]:
 
 @pytest.fixture
 def two_schemas(pg_url: str) -> Iterator[tuple[psycopg.Connection[TupleRow], psycopg.Connection[TupleRow]]]:
-    names = [f"fp_{n}_{datetime.now().strftime('%H%M%S%f')}" for n in ("fast", "slow")]
-    conns = []
-    try:
-        for name in names:
-            migrate.upgrade(pg_url, name)
-            conns.append(connect(pg_url, name))
-        yield conns[0], conns[1]
-    finally:
-        for c in conns:
-            c.close()
-        for name in names:
-            drop_schema(pg_url, name)
+    with migrated_schemas(pg_url, "fp", ("fast", "slow")) as ((fast, _), (slow, _)):
+        yield fast, slow
 
 
 @pytest.fixture(autouse=True)

@@ -75,7 +75,7 @@ def test_abort_on_a_full_disk_closes_the_part_and_removes_the_version_then_says_
     assert w._current is not None
     w._current.gz.close()
     w._current.raw.close()
-    raw = open("/dev/full", "wb")  # noqa: SIM115 - closed by abort, checked below
+    raw = open("/dev/full", "wb")  # closed by abort, checked below
     gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
     gz.write(b"x" * 100_000)  # held in zlib's buffers until close
     w._current = landing._OpenPart("part-00000.jsonl.gz", w.version_dir / "part-00000.jsonl.gz", raw, gz)
