@@ -4,8 +4,9 @@
         --load-id ID [--load-id ID2] --export-dir DIR
 
 For each load id (a window), the rows the import put into ``sms_sent`` and ``sms_interactions`` (every column, as
-stored) are loaded into the same tables of another migrated schema (same partitions, primary keys and indexes),
-emptied first, with one of:
+stored) are loaded into the same tables of another migrated schema (same partitions, primary keys and indexes), emptied
+once and then loaded window after window in the import's order (so the steady window's rows meet the cold
+window's, as the import's did), with one of:
 
 * ``copy``: ``psql \\copy`` of the CSV the driver exported (``/usr/bin/psql``, one process for both tables);
 * ``to_sql``: pandas ``DataFrame.to_sql`` (default method: SQLAlchemy's executemany) on
@@ -200,14 +201,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "to_sql_multi": lambda u, a, lid: load_to_sql(u, a, lid, multi=True),
     }
     windows: dict[str, Any] = {}
+    # Emptied once: the windows then load in the import's order, so each one meets the tables as the import's did
+    # (the steady window's rows go in beside the cold window's, into indexes of the same size).
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
+            sql.SQL("{}.{}").format(sql.Identifier(args.target_schema), sql.Identifier(t)) for t in TABLES)))
     for load_id in args.load_id:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
-                sql.SQL("{}.{}").format(sql.Identifier(args.target_schema), sql.Identifier(t)) for t in TABLES)))
             source = {t: _count(conn, args.source_schema, t, load_id) for t in TABLES}
         seconds = loaders[args.method](url, args, load_id)
         with psycopg.connect(url) as conn:
-            loaded = {t: _count(conn, args.target_schema, t) for t in TABLES}
+            loaded = {t: _count(conn, args.target_schema, t, load_id) for t in TABLES}
         if loaded != source:
             raise SystemExit(f"{args.method} of window {load_id} loaded {loaded}, the import had {source}")
         rows = sum(loaded.values())

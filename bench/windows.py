@@ -47,7 +47,8 @@ CONSTRUCTION = (
     "recipients), imported next into the same schema, so every phone number in it was already seen. The size "
     "is the cold window's record count (recipients calibrated on a small build); the steady window holds about "
     "0.88 of it. Anchors load the rows the import put into sms_sent and sms_interactions for each window, into "
-    "the same tables (same partitions, keys and indexes) of a fresh empty schema."
+    "the same tables (same partitions, keys and indexes) of a fresh schema, window after window in the import's "
+    "order: the steady window's rows go in beside the cold window's, as the import's did."
 )
 
 
