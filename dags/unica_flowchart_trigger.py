@@ -36,7 +36,7 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, task
 
 from sms_rt_airflow.constants import TAGS_FLOWCHART, default_args
-from sms_rt_airflow.operators import StartFlowchartRunOperator
+from sms_rt_airflow.flowchart_operators import StartFlowchartRunOperator
 from sms_rt_airflow.sensors import FlowchartTriggerSensor
 
 

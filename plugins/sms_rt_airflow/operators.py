@@ -5,7 +5,7 @@ id), so no mailing name travels through XCom and a retried task resumes the same
 phase (the sample's before it is sent, the rest's after the gate). Waiting never holds a worker slot: each
 contact import is polled by ``ContactImportTrigger`` in the triggerer, quiet
 hours and the sample's response window wait on ``DateTimeTrigger``. A dry run plans nothing persistent,
-so every later task skips. ``unica_flowchart_trigger``: ``StartFlowchartRunOperator``.
+so every later task skips. ``unica_flowchart_trigger``'s operator is in :mod:`sms_rt_airflow.flowchart_operators`.
 
 The DAG files import this module at parse time: the domain library, psycopg and requests are imported
 inside the methods that run in a worker.
@@ -17,7 +17,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -197,13 +196,11 @@ class SampleGateOperator(BaseOperator):
         return self.execute(context)
 
 
-class StartFlowchartRunOperator(TriggerDagRunOperator):
-    """``TriggerDagRunOperator`` that renders nothing: the dag id, run id and conf are the flowchart's data.
+def __getattr__(name: str) -> Any:
+    """``StartFlowchartRunOperator`` moved to :mod:`sms_rt_airflow.flowchart_operators` (its base,
+    ``TriggerDagRunOperator``, costs the wave DAG a third of a second to parse); the old import path still works."""
+    if name == "StartFlowchartRunOperator":
+        from sms_rt_airflow.flowchart_operators import StartFlowchartRunOperator
 
-    The stock operator renders ``conf`` as a Jinja template, even when mapped from XCom, so a
-    message text such as ``{{ var.value.x }}`` or ``{{ conn.sms_platform.password }}`` in a
-    flowchart's wave conf would be evaluated (template injection, secrets copied into a run's conf).
-    Here the conf reaches the run exactly as the flowchart wrote it.
-    """
-
-    template_fields: tuple[str, ...] = ()
+        return StartFlowchartRunOperator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
