@@ -6,7 +6,7 @@ meets. A line whose every event passes is written as rows (one CSV per event cod
 COPYed by the caller); any other line (malformed, an odd type, a reply whose text decides opt-out, a number
 not valid…) is handed back by number to the Python normaliser, which gives the exact row or the reject with its
 reason. The fast path is therefore a shortcut only: a line it takes yields exactly what the normaliser yields
-(``tests/unit/test_fastpath_equivalence.py`` checks it on generated envelopes).
+(``tests/integration/test_fastpath_equivalence.py`` checks it on generated windows).
 
 Phone numbers are resolved through :mod:`sms_response.phone_lookup` between parsing and pivoting, so
 ``phonenumbers`` runs only for raw values no window decided before.
