@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,9 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import TupleRow
 from raw_landing import land_lines, records_of
+from schema_pairs import migrated_schemas
 
-from sms_response import migrate
-from sms_response.db import connect, drop_schema
 from sms_response.load import LoadResult, import_window
 from sms_response.mapping import load_mapping
 from sms_response.report import fingerprint
@@ -131,18 +129,8 @@ def _import(conn: Conn, schema: str, root: Path, fast: bool) -> tuple[LoadResult
 
 @pytest.fixture(scope="module")
 def two_schemas(pg_url: str) -> Iterator[list[tuple[Conn, str]]]:
-    names = [f"fz_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("fast", "slow")]
-    conns: list[Conn] = []
-    try:
-        for name in names:
-            migrate.upgrade(pg_url, name)
-            conns.append(connect(pg_url, name))
-        yield list(zip(conns, names, strict=True))
-    finally:
-        for c in conns:
-            c.close()
-        for name in names:
-            drop_schema(pg_url, name)
+    with migrated_schemas(pg_url, "fz", ("fast", "slow")) as schemas:
+        yield schemas
 
 
 @pytest.mark.scenario("bad input", "whole windows of fuzzed envelopes and broken lines through import_window "
