@@ -166,8 +166,10 @@ def _ident(name: str) -> str:
 class FastPath:
     """One DuckDB connection per window; :meth:`part` turns one part's text into CSV rows and slow lines."""
 
-    def __init__(self, mapping: Mapping, window: Window, load_id: str, workdir: Path, threads: int = 1) -> None:
+    def __init__(self, mapping: Mapping, window: Window, load_id: str, workdir: Path, threads: int = 1, *,
+                 compact_json: bool = False) -> None:
         self.mapping = mapping
+        self.compact_json = compact_json  # the manifest's word that no key repeats (see landing.Manifest)
         self.window = window
         self.load_id = load_id
         self.workdir = workdir
@@ -187,9 +189,10 @@ class FastPath:
         """Lines ``first_line``… of part ``index`` (``text``: the lines joined by newlines)."""
         db = self.db
         db.execute(load_sql("duckdb/fast_lines"), {"text": text, "first_line": first_line})
-        db.execute(load_sql("duckdb/fast_envelopes"))
+        db.execute(load_sql("duckdb/fast_envelopes"), {"compact": self.compact_json})
         db.execute(load_sql("duckdb/fast_events"), {
-            "lo": self.window.start - MAX_LATENESS, "hi": self.window.end + MAX_EARLINESS, "start": self.window.start})
+            "lo": self.window.start - MAX_LATENESS, "hi": self.window.end + MAX_EARLINESS, "start": self.window.start,
+            "compact": self.compact_json})
         raws = [str(r[0]) for r in db.execute(
             "SELECT DISTINCT phone_raw FROM ev WHERE env_ok AND phone_raw IS NOT NULL").fetchall()]
         e164s = resolve(raws)

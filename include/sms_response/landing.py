@@ -52,6 +52,10 @@ class Manifest:
     downloaded_at: str
     http_bytes: int = 0
     retries: int = 0
+    # True when every line is LandingWriter's ``json.dumps`` of a decoded JSON value (compact separators): no key
+    # repeats within an object and no whitespace stands outside strings, so the importer's fast path need not check
+    # for either. Manifests written otherwise (older versions, hand-made parts) leave it False: every check runs.
+    compact_json: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -135,6 +139,7 @@ class LandingWriter:
             records=sum(p.records for p in self.parts),
             bytes=sum(p.bytes for p in self.parts),
             sha256=digest,
+            compact_json=True,
             **manifest_fields,
         )
         (self.version_dir / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")

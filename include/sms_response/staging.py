@@ -282,7 +282,8 @@ class WindowStager:
         ready: queue.Queue[object] = queue.Queue(maxsize=_AHEAD)
         stop = threading.Event()
         with tempfile.TemporaryDirectory(prefix="sms-rt-stage-") as tmp:
-            fast = FastPath(self.mapping, self.window, self.window.id, Path(tmp)) if self.fast_path else None
+            fast = (FastPath(self.mapping, self.window, self.window.id, Path(tmp),
+                             compact_json=self.manifest.compact_json) if self.fast_path else None)
 
             def produce() -> None:
                 try:

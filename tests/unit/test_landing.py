@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
 
 from sms_response.errors import LandingError
-from sms_response.landing import LandingWriter, iter_envelopes, read_manifest
+from sms_response.landing import LandingWriter, Manifest, iter_envelopes, read_manifest
 
 FIELDS = {"window_start": "s", "window_end": "e", "filters": {}, "pages": 1, "source": "t", "downloaded_at": "now"}
 
@@ -83,3 +84,18 @@ def test_abort_on_a_full_disk_closes_the_part_and_removes_the_version_then_says_
         w.abort()
     assert raw.closed and w._current is None
     assert not w.version_dir.exists()
+
+
+def test_the_downloader_s_manifest_vouches_for_compact_json_lines_and_others_do_not(tmp_path: Path) -> None:
+    """``compact_json`` lets the importer's fast path skip its repeated-key checks: only LandingWriter's manifest
+    may say so (each line is json.dumps of a decoded value: no key twice, no whitespace outside strings); a manifest
+    without the field (an older download, hand-made parts) reads as False, so every check runs."""
+    write(tmp_path, [{"events": [{"code": "sentSMS"}], "identifiers": []}, {"a": 1, "b": {"c": [1.5, None]}}])
+    directory, manifest = read_manifest(tmp_path, "W1")
+    assert manifest.compact_json is True
+    for part in manifest.parts:
+        for line in gzip.decompress((directory / part.name).read_bytes()).splitlines():
+            assert json.dumps(json.loads(line), ensure_ascii=False, separators=(",", ":")).encode() == line
+    doc = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    del doc["compact_json"]
+    assert Manifest.from_json(json.dumps(doc)).compact_json is False

@@ -13,10 +13,11 @@ WITH ids AS (
     SELECT lineno, e.events AS events,
            (e.channel IS NULL OR (json_type(e.channel) = 'VARCHAR' AND e.channel ->> '$' = 'SMS'))
              -- each key read once per object that has it (see fast_envelopes.sql)
-             AND k_envelope = 2 + (e.channel IS NOT NULL)::INTEGER
-             AND k_event = 3 * len(e.events)
-             AND k_name = len(e.identifiers) + list_sum(list_transform(e.events, lambda ev: len(ev.attributes)))
-             AND k_value = k_name
+             AND ($compact OR (k_envelope = 2 + (e.channel IS NOT NULL)::INTEGER
+                               AND k_event = 3 * len(e.events)
+                               AND k_name = len(e.identifiers)
+                                            + list_sum(list_transform(e.events, lambda ev: len(ev.attributes)))
+                               AND k_value = k_name))
              AND list_position(id_names, NULL) IS NULL
              AND len(id_names) = len(list_distinct(id_names))
              AND json_type(e.identifiers[list_position(id_names, 'phoneNumber')].value) = 'VARCHAR'
