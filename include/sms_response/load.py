@@ -82,12 +82,36 @@ def partition_name(table: str, ts: datetime) -> str:
     return f"{table}_y{lo.year:04d}m{lo.month:02d}"
 
 
-def _analyze(conn: Conn, partitions: set[str]) -> None:
-    """Fresh planner statistics after the bulk load, for the partitions it wrote and the shared tables (without
-    them the next tasks plan for empty tables: the segment refresh of a first window ran ~16x slower)."""
-    tables = sorted(partitions) + ["event_index", "sms_consent", "phone_lookup"]
+# Autovacuum's default rule (autovacuum_analyze_threshold, autovacuum_analyze_scale_factor): a table a window changed
+# by fewer rows keeps its statistics until autovacuum's next pass.
+ANALYZE_THRESHOLD = 50
+ANALYZE_SCALE_FACTOR = 0.1
+
+
+def tables_to_analyze(changes: dict[str, int], reltuples: dict[str, float]) -> list[str]:
+    """The tables whose statistics a window's ``changes`` (rows written, an upper bound) make stale: never
+    analysed (``reltuples`` -1 or missing) and written, or written more than autovacuum's threshold."""
+    out = []
+    for table, changed in changes.items():
+        rows = reltuples.get(table, -1.0)
+        if changed > 0 and (rows < 0 or changed > ANALYZE_THRESHOLD + ANALYZE_SCALE_FACTOR * rows):
+            out.append(table)
+    return sorted(out)
+
+
+def _analyze(conn: Conn, changes: dict[str, int]) -> list[str]:
+    """Fresh planner statistics after the bulk load for the tables it changed enough (without them the next tasks
+    plan for empty tables: the segment refresh of a first window ran ~16x slower). A window that adds a few percent
+    to a month's partition leaves it to autovacuum (ANALYZE samples 30,000 rows of any table: seconds of reads on a
+    large partition). Returns the tables analysed."""
     with conn.transaction():
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
+        rows = conn.execute("SELECT t, c.reltuples FROM unnest(%s::text[]) AS t LEFT JOIN pg_class c "
+                            "ON c.oid = to_regclass(t)", (sorted(changes),)).fetchall()
+        tables = tables_to_analyze(changes, {str(t): float(n) for t, n in rows if n is not None})
+        if tables:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
+    log.debug("analysed %s; left to autovacuum: %s", tables, sorted(set(changes) - set(tables)))
+    return tables
 
 
 def ensure_partitions(conn: Conn, table: str, months: Iterable[datetime]) -> list[str]:
@@ -152,7 +176,7 @@ def import_window(
             check_mapping_against_tables(conn, schema, mapping)
             stager = WindowStager(conn, directory, manifest, window, mapping, default_region, fast_path=fast_path,
                                   lookup_conn=lookup_conn)
-            result, touched = _load(conn, window, mapping, manifest, stager, run_id, started_at, t0)
+            result, changes = _load(conn, window, mapping, manifest, stager, run_id, started_at, t0)
     except ReconciliationError as exc:
         # The data of the failed attempt is rolled back; its log row says why.
         with conn.transaction():
@@ -162,7 +186,7 @@ def import_window(
                 (str(exc), run_id, load_id),
             )
         raise
-    _analyze(conn, touched)
+    _analyze(conn, changes)
     log.info(
         "window %s imported: downloaded %d = imported %d (sent %d, interactions %d) + duplicates %d (%d conflicting) "
         "+ rejected %d + skipped %d %s; late %d; %.2f s (%.0f records/s; %d by the fast path; %d phone numbers parsed)",
@@ -177,7 +201,9 @@ def import_window(
 def _load(
     conn: Conn, window: Window, mapping: Mapping, manifest: Manifest, stager: WindowStager,
     run_id: str | None, started_at: datetime, t0: float,
-) -> tuple[LoadResult, set[str]]:
+) -> tuple[LoadResult, dict[str, int]]:
+    """The window's rows moved in; returns its result and the rows it wrote per table (partitions: the rows of their
+    table, an upper bound), for :func:`_analyze`."""
     load_id = window.id
     conn.execute(load_sql("load_lock"))
     conn.execute("SELECT set_config('work_mem', %s, true)", (_WORK_MEM,))
@@ -198,7 +224,7 @@ def _load(
     conn.execute(sql.SQL("CREATE TEMP TABLE {} (event_id text) ON COMMIT DROP").format(sql.Identifier(_EVENT_IDS)))
     imported = dict.fromkeys(mapping.codes, 0)
     partitions: list[str] = []
-    touched: set[str] = set()
+    touched: dict[str, str] = {}  # partition -> event code
     given_up: set[str] = set()
     for _chunk in stager.parts():
         for code, cmap in mapping.codes.items():
@@ -213,7 +239,7 @@ def _load(
     if given_up:
         conn.execute(load_sql("recount_load_units"), {"load_ids": sorted(given_up)})
         log.info("window %s took over re-delivered events from later window(s) %s", load_id, sorted(given_up))
-    phone_lookup.save_decided(conn, staged.region)
+    new_phones = phone_lookup.save_decided(conn, staged.region)
 
     conn.execute(sql.SQL("INSERT INTO event_rejects ({cols}) SELECT {cols} FROM {stage}").format(
         cols=sql.SQL(", ").join(map(sql.Identifier, REJECT_COLUMNS)), stage=sql.Identifier(REJECT_STAGE)))
@@ -253,7 +279,9 @@ def _load(
             f"+ skipped {result.skipped}"
         )
     _record(conn, result, manifest, "imported", run_id, started_at, window, sorted(removed | set(mailings)))
-    return result, touched
+    changes = {"event_index": total_imported, "phone_lookup": new_phones, "sms_consent": len(phones)}
+    changes.update((partition, imported[code]) for partition, code in touched.items())
+    return result, changes
 
 def _count_conflicts(conn: Conn, load_id: str) -> int:
     row = conn.execute("SELECT count(*) FROM event_conflicts WHERE load_id = %s", (load_id,)).fetchone()
@@ -270,7 +298,7 @@ def _count_late(conn: Conn, load_id: str) -> int:
 
 
 def _insert_staged(
-    conn: Conn, cmap: CodeMapping, partitions: list[str], touched: set[str], window: Window, load_id: str,
+    conn: Conn, cmap: CodeMapping, partitions: list[str], touched: dict[str, str], window: Window, load_id: str,
 ) -> tuple[int, set[str]]:
     """Move one chunk's staged rows not loaded before into the event table (the first occurrence of an event_id);
     returns their number and the later load units this window took re-delivered events from (earliest window
@@ -281,7 +309,7 @@ def _insert_staged(
     if not months:
         return 0, set()
     partitions.extend(ensure_partitions(conn, cmap.table, [m.astimezone(UTC) for (m,) in months]))
-    touched.update(partition_name(cmap.table, m.astimezone(UTC)) for (m,) in months)
+    touched.update((partition_name(cmap.table, m.astimezone(UTC)), cmap.code) for (m,) in months)
     conn.execute(sql.SQL("INSERT INTO {} SELECT event_id FROM {}").format(sql.Identifier(_EVENT_IDS), stage))
     take_over = sql.SQL(load_sql("take_over_events")).format(target=sql.Identifier(cmap.table), stage=stage)
     taken_from = {str(r[0]) for r in conn.execute(

@@ -224,3 +224,28 @@ def test_streamed_in_chunks_the_first_occurrence_of_an_event_id_wins_and_the_win
     bodies = dict(db.execute("SELECT event_id, message_body FROM sms_sent").fetchall())
     assert bodies == {f"s{i}": f"first {i}" for i in range(8)}
     assert db.execute("SELECT count(*) FROM sms_interactions").fetchone() == (4,)
+
+
+def test_a_window_refreshes_the_statistics_it_made_stale_and_leaves_small_changes_to_autovacuum(
+    db: psycopg.Connection[TupleRow], schema: str, tmp_path: Path
+) -> None:
+    """ANALYZE follows autovacuum's default rule (50 rows + 10 % of the table): the first window's partition is
+    analysed (it was never), a window adding 10 rows to 200 is not, one adding 100 is."""
+    def sent(window: Window, first: int, n: int) -> None:
+        land(tmp_path, window, [env("sentSMS", f"st{i}", f"+1201555{i:04d}", window.start + timedelta(seconds=i))
+                                for i in range(first, first + n)])
+        load(db, schema, tmp_path, window)
+
+    def stats() -> tuple[float, int]:
+        row = db.execute("SELECT c.reltuples, (SELECT count(*) FROM sms_sent_y2026m11) FROM pg_class c "
+                         "WHERE c.oid = 'sms_sent_y2026m11'::regclass").fetchone()
+        db.commit()  # the next import's transaction is its own
+        assert row is not None
+        return float(row[0]), int(row[1])
+
+    sent(Window(T0, T0 + H), 0, 200)
+    assert stats() == (200.0, 200)
+    sent(Window(T0 + H, T0 + 2 * H), 200, 10)
+    assert stats() == (200.0, 210)  # 10 <= 50 + 20: autovacuum's
+    sent(Window(T0 + 2 * H, T0 + 3 * H), 300, 100)
+    assert stats() == (310.0, 310)  # 100 > 50 + 21
