@@ -29,10 +29,10 @@ lint: $(STAMP)
 	$(BIN)/mypy include/sms_response include/sms_simulator plugins/sms_rt_airflow plugins/sms_rt_provider.py
 
 test: lint
-	env -u SMS_RT_TEST_DATABASE_URL $(BIN)/python -m pytest tests
+	env -u SMS_RT_TEST_DATABASE_URL $(BIN)/python -m pytest --durations=25 tests
 	@if [ -n "$(SMS_RT_TEST_DATABASE_URL)" ]; then \
 	  echo "== integration and end-to-end tests again on $(SMS_RT_TEST_DATABASE_URL) =="; \
-	  SMS_RT_TEST_DATABASE_URL="$(SMS_RT_TEST_DATABASE_URL)" $(BIN)/python -m pytest -m "(integration or e2e) and not live and not once" tests; \
+	  SMS_RT_TEST_DATABASE_URL="$(SMS_RT_TEST_DATABASE_URL)" $(BIN)/python -m pytest --durations=15 -m "(integration or e2e) and not live and not once" tests; \
 	fi
 
 unit: $(STAMP)
