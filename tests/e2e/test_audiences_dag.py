@@ -104,6 +104,9 @@ def assert_segments_are_the_model(db: psycopg.Connection[TupleRow], sim: Simulat
     return truth
 
 
+# About a minute of Airflow and the simulator: the first database pass only (the wave's SQL runs on both
+# servers in tests/integration).
+@pytest.mark.once
 def test_wave_one_from_a_customer_query_then_wave_two_to_the_clickers_of_its_second_link(
     dagbag: Any, aud_env: dict[str, str], db: psycopg.Connection[TupleRow], aud_sim: SimulatorServer
 ) -> None:

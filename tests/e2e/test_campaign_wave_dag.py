@@ -116,6 +116,9 @@ def assert_segments_match_the_model(db: psycopg.Connection[TupleRow], sim: Simul
     return truth
 
 
+# About a minute of Airflow and the simulator: the first database pass only (the wave's SQL runs on both
+# servers in tests/integration).
+@pytest.mark.once
 def test_wave_one_then_wave_two_to_its_non_responders(
     dagbag: Any, wave_env: dict[str, str], db: psycopg.Connection[TupleRow], wave_sim: SimulatorServer
 ) -> None:
@@ -170,6 +173,9 @@ def _airflow(env: dict[str, str], logical_date: str, run_conf: dict[str, Any], l
         )
 
 
+# About a minute of Airflow and the simulator: the first database pass only (the wave's SQL runs on both
+# servers in tests/integration).
+@pytest.mark.once
 def test_a_send_task_killed_mid_batch_resumes_without_texting_anyone_twice(
     airflow_db: None, wave_env: dict[str, str], db: psycopg.Connection[TupleRow], wave_sim: SimulatorServer,
     tmp_path: Path,
