@@ -68,14 +68,10 @@ def unica_flowchart_trigger() -> None:
         doc_md="Ingest drop files and claim pending requests; defer to the triggerer while there is none.",
     )
 
-    # A TriggerDagRunOperator that renders no template: the flowchart's conf (a message text with
-    # braces) reaches the run as written and can never evaluate Jinja.
+    # Starts each run with no template rendered: the flowchart's conf (a message text with braces)
+    # reaches the run as written and can never evaluate Jinja; an existing run is skipped, never doubled.
     start_runs = StartFlowchartRunOperator.partial(
         task_id="start_runs",
-        logical_date=None,
-        skip_when_already_exists=True,
-        wait_for_completion=False,
-        openlineage_inject_parent_info=False,
         doc_md="Start one run per requested DAG, run id flowchart__<trigger_id> (an existing run is skipped).",
     ).expand_kwargs(wait_for_triggers.output)
 

@@ -197,8 +197,8 @@ class SampleGateOperator(BaseOperator):
 
 
 def __getattr__(name: str) -> Any:
-    """``StartFlowchartRunOperator`` moved to :mod:`sms_rt_airflow.flowchart_operators` (its base,
-    ``TriggerDagRunOperator``, costs the wave DAG a third of a second to parse); the old import path still works."""
+    """``StartFlowchartRunOperator`` moved to :mod:`sms_rt_airflow.flowchart_operators` (only the flowchart DAG
+    needs it); the old import path still works."""
     if name == "StartFlowchartRunOperator":
         from sms_rt_airflow.flowchart_operators import StartFlowchartRunOperator
 

@@ -98,6 +98,29 @@ def test_a_pending_request_starts_one_tracking_run_and_its_outcome_is_recorded(
             "succeeded", {"sms_response_tracking": "success"})
 
 
+def test_a_request_reclaimed_after_its_run_started_is_skipped_not_started_twice(
+    dagbag: Any, flowchart_env: Path, db: psycopg.Connection[TupleRow]
+) -> None:
+    """A listener died after starting the run but before recording it: the claim goes stale, the next
+    listener takes it over, finds the run and records it; start_runs is skipped, the run's conf unchanged."""
+    dag = dagbag.dags["unica_flowchart_trigger"]
+    tid = write_trigger_row(db, TriggerRequest(mailing_names=(MAILING,)), "flowchart SPRING26")
+    run_id = f"flowchart__{tid}"
+    listen(dag)
+    first = tracking_runs()[run_id]
+    with db.transaction():
+        db.execute("UPDATE flowchart_triggers SET status = 'claimed', dag_run_ids = '{}', "
+                   "claimed_at = now() - interval '2 hours' WHERE trigger_id = %s", (tid,))
+
+    states = listen(dag)
+
+    assert states["wait_for_triggers"] == "success" and states["start_runs"] == "skipped"
+    assert tracking_runs()[run_id] == first  # run ids are unique in Airflow: no second run, conf as first started
+    with db.transaction():
+        assert db.execute("SELECT status, dag_run_ids FROM flowchart_triggers").fetchone() == (
+            "started", {"sms_response_tracking": run_id})
+
+
 def test_a_drop_file_is_ingested_claimed_and_started_in_one_run(
     dagbag: Any, flowchart_env: Path, db: psycopg.Connection[TupleRow]
 ) -> None:
