@@ -30,7 +30,8 @@ from wave_fixtures import known_phones
 
 from sms_simulator import SimulatorConfig, SimulatorServer, WaveBehaviour, build_state
 
-pytestmark = pytest.mark.e2e
+# The second database pass leaves this module out (marker once): its SQL runs on both servers in tests/integration.
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 CAMPAIGN_START = datetime(2026, 11, 20, 9, tzinfo=UTC)
 SOURCE = "SPRING26_Wave1_Offer_20261120090000"
 BLASTS = [SOURCE, "SPRING26_Wave2_Reminder_20261120110000"]

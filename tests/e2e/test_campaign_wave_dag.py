@@ -234,6 +234,7 @@ def test_a_dry_run_reports_and_sends_nothing(
     assert wave_sim.push.send_counts()["total"] == 0
 
 
+@pytest.mark.once
 def test_a_sample_below_the_threshold_fails_the_run_after_the_sample(
     dagbag: Any, wave_env: dict[str, str], db: psycopg.Connection[TupleRow], wave_sim: SimulatorServer
 ) -> None:
@@ -251,6 +252,7 @@ def test_a_sample_below_the_threshold_fails_the_run_after_the_sample(
     assert row is not None and row[0] == "sample_failed" and "below the threshold 90.0%" in row[1]
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(("cause", "reason"), [
     ("unknown numbers", r"only \d+\.\d% of the sample could be reached, below the threshold 50\.0%"),
     ("undelivered", r"delivery rate 0\.0% \(0/5\) is below the threshold 50\.0%"),

@@ -13,7 +13,8 @@ from psycopg.rows import TupleRow
 
 from sms_simulator import SimulatorConfig, SimulatorServer, build_state
 
-pytestmark = pytest.mark.e2e
+# The second database pass leaves this module out (marker once): its SQL runs on both servers in tests/integration.
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 START = datetime.fromisoformat("2026-11-20T09:00:00+00:00")
 
 

@@ -23,6 +23,7 @@ def run(dag: Any, end: datetime, conf: dict[str, Any] | None = None) -> Any:
     return dr
 
 
+@pytest.mark.once
 def test_three_windows_then_rerun_of_the_middle_one_gives_identical_tables(
     dagbag: Any, task_env: Path, db: psycopg.Connection[TupleRow], simulator: Any
 ) -> None:
