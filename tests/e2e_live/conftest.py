@@ -35,7 +35,7 @@ from sms_rt_airflow.local_stack import AirflowStack, StackConfig, wait_until
 
 CAMPAIGN_START = datetime(2026, 11, 20, 9, tzinfo=UTC)
 H = timedelta(hours=1)
-LIVE_HOURS = 6
+LIVE_HOURS = 4
 # The stack's DAG stops scheduling here: unpausing it must not add a run for "now" (an empty window
 # that the dag.test() reference would not have). Manual runs without a logical date and backfills
 # up to this date are unaffected.

@@ -2,7 +2,7 @@
 
 api-server, scheduler, dag-processor, triggerer and two Celery workers (``airflow celery worker
 --celery-hostname w1@%h`` / ``w2@%h``), Redis as the broker (127.0.0.1:6379), the metadata database a fresh
-``airflow_celery_<random>`` on the PostgreSQL server at 127.0.0.1:5432 (dropped at the end). A backfill of six
+``airflow_celery_<random>`` on the PostgreSQL server at 127.0.0.1:5432 (dropped at the end). A backfill of four
 hourly windows, three at a time, gives exactly the tables that dag.test() gives for the same windows; a wave's
 contact import is polled by the triggerer while no worker slot is held; both workers ran task instances, and
 every task instance that ran was executed by one of them.
@@ -41,7 +41,7 @@ DAG_ID = "sms_response_tracking"
 WAVE_DAG_ID = "sms_campaign_wave"
 CAMPAIGN_START = datetime(2026, 11, 20, 9, tzinfo=UTC)
 H = timedelta(hours=1)
-HOURS = 6
+HOURS = 4
 WORKERS = ("w1", "w2")
 
 
@@ -184,7 +184,7 @@ def test_two_celery_workers_share_a_parallel_backfill_and_a_deferred_wave_with_t
     t0 = time.monotonic()
     live.unpause(DAG_ID)
 
-    # Six hourly windows, three at a time: the scheduler queues their tasks on the broker, two workers
+    # Four hourly windows, three at a time: the scheduler queues their tasks on the broker, two workers
     # of two slots each take them.
     body = BackfillPostBody(dag_id=DAG_ID, from_date=CAMPAIGN_START, to_date=CAMPAIGN_START + (HOURS - 1) * H,
                             max_active_runs=3, reprocess_behavior=ReprocessBehavior.NONE)

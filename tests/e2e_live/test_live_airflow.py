@@ -1,6 +1,6 @@
 """A real Airflow 3 stack (scheduler + LocalExecutor, api-server, dag-processor, triggerer) driven over REST.
 
-A REST-triggered run and a backfill of six hourly windows give exactly the tables that dag.test()
+A REST-triggered run and a backfill of four hourly windows give exactly the tables that dag.test()
 gives for the same windows; reprocessing the completed backfill changes no row; a flowchart's
 trigger row, claimed by the deferred sensor of ``unica_flowchart_trigger`` (triggerer), becomes a
 run that reprocesses a window without changing a row; a bad conf is refused at trigger time (400)
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.live]
 DAG_ID = "sms_response_tracking"
 CAMPAIGN_START = datetime(2026, 11, 20, 9, tzinfo=UTC)  # the simulator's campaign (conftest)
 H = timedelta(hours=1)
-LIVE_HOURS = 6  # windows backfilled; the stack's DAG end_date is CAMPAIGN_START + LIVE_HOURS hours
+LIVE_HOURS = 4  # windows backfilled; the stack's DAG end_date is CAMPAIGN_START + LIVE_HOURS hours
 
 
 def iso(dt: datetime) -> str:
@@ -102,7 +102,7 @@ def test_rest_trigger_and_backfill_give_the_dag_test_tables_and_reprocessing_cha
     assert (r.load_id, r.status, r.reconciles) == (window_id(CAMPAIGN_START), "published", True)
     t_trigger = time.monotonic()
 
-    # (b) a backfill of six hourly windows: logical dates 09:00 … 14:00 are the intervals [09, 10) … [14, 15).
+    # (b) a backfill of four hourly windows: logical dates 09:00 … 12:00 are the intervals [09, 10) … [12, 13).
     # Three runs at a time, so windows load out of order, while dag.test() below loads them in order: an
     # event re-delivered in a later window still ends in the earliest window that holds it.
     body = BackfillPostBody(dag_id=DAG_ID, from_date=CAMPAIGN_START, to_date=CAMPAIGN_START + (LIVE_HOURS - 1) * H,
