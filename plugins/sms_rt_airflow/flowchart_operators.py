@@ -25,7 +25,7 @@ class StartFlowchartRunOperator(BaseOperator):
     secrets copied into a run's conf). The run gets no logical date (like a REST-triggered run; the
     window is in its conf). When the run already exists (a claimed request retried) the task is skipped,
     never failed and never a second run. It does not wait for the run: ``record_started`` writes the run ids
-    back and the flowchart polls them.
+    back to ``flowchart_triggers``, where the flowchart reads them.
     """
 
     template_fields: tuple[str, ...] = ()
